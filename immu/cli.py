@@ -1,0 +1,295 @@
+"""The ``immu`` command: compose from the terminal, converters, models, the bot."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+log = logging.getLogger("immu")
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+
+
+class CliError(Exception):
+    """A one-line problem for the person at the terminal."""
+
+    def __init__(self, message: str, code: int = EXIT_BAD_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        from immu.settings import Settings
+
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        print(f"immu: setting {field.upper()} is invalid: {first['msg']}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    from immu.logs import setup_logging
+
+    setup_logging(settings.log_level, settings.secrets())
+    try:
+        return int(args.run(args, settings) or 0)
+    except CliError as exc:
+        print(f"immu: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        from pipeline.errors import PhotoError, PipelineError
+
+        if isinstance(exc, PhotoError):
+            print(f"immu: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        if isinstance(exc, PipelineError):
+            print(f"immu: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        raise
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="immu", description="IMMU: a photo in, music out.")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    p = sub.add_parser("compose", help="turn a photo into three MP3 tracks")
+    p.add_argument("photo", type=Path)
+    p.add_argument("-o", "--out", type=Path, default=Path("immu-out"), help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="diffusion steps (default: setting)")
+    p.set_defaults(run=_compose)
+
+    p = sub.add_parser("audio-to-image", help="audio file -> Riffusion spectrogram image")
+    p.add_argument("audio", type=Path)
+    p.add_argument("image", type=Path)
+    p.add_argument("--start", type=float, default=0.0, help="seconds into the audio")
+    p.set_defaults(run=_audio_to_image)
+
+    p = sub.add_parser("image-to-audio", help="Riffusion spectrogram image -> WAV")
+    p.add_argument("image", type=Path)
+    p.add_argument("audio", type=Path)
+    p.set_defaults(run=_image_to_audio)
+
+    models = sub.add_parser("models", help="fetch real weights or write tiny ones")
+    msub = models.add_subparsers(metavar="ACTION")
+    p = msub.add_parser("download", help="fetch the configured models into the hub cache")
+    p.set_defaults(run=_models_download)
+    p = msub.add_parser("tiny", help="write tiny random-weight models (noise, for tests)")
+    p.add_argument("folder", type=Path)
+    p.set_defaults(run=_models_tiny)
+
+    p = sub.add_parser("bot", help="run the Telegram bot (and the pipeline in-process)")
+    p.set_defaults(run=_bot)
+
+    p = sub.add_parser("backup", help="online, consistent copy of the store")
+    p.add_argument("path", type=Path)
+    p.set_defaults(run=_backup)
+
+    p = sub.add_parser("restore", help="put a backup in place (stop the bot first)")
+    p.add_argument("path", type=Path)
+    p.set_defaults(run=_restore)
+    return parser
+
+
+def _read_input(path: Path) -> bytes:
+    if path.is_dir():
+        raise CliError(f"{path} is a directory, not a file")
+    if not path.exists():
+        raise CliError(f"{path} does not exist")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _compose(args: argparse.Namespace, settings: object) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from immu.settings import Settings
+    from pipeline.chain import Pipeline
+    from pipeline.composition import ComposeOptions, Stage
+    from pipeline.composition import Progress as Event
+    from pipeline.photo import load_photo
+
+    assert isinstance(settings, Settings)
+    photo = _read_input(args.photo)
+    load_photo(photo)  # refuse bad input before minutes of model loading
+    console = Console(stderr=True)
+    labels = {
+        Stage.CAPTION: "captioning",
+        Stage.BRIEF: "writing the brief",
+        Stage.MUSIC: "composing",
+        Stage.AUDIO: "spectrograms to audio",
+        Stage.ENCODE: "encoding MP3s",
+    }
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("loading models", total=None)
+        pipeline = Pipeline(settings.pipeline_config())
+
+        def on_progress(event: Event) -> None:
+            if event.total:
+                bar.update(
+                    task, description=labels[event.stage], completed=event.step, total=event.total
+                )
+            else:
+                bar.update(task, description=labels[event.stage], completed=0, total=None)
+            if not console.is_terminal:
+                step = f" {event.step}/{event.total}" if event.total else ""
+                console.print(f"{labels[event.stage]}{step}")
+
+        options = ComposeOptions(seed=args.seed, steps=args.steps)
+        composition = pipeline.compose(photo, options, on_progress)
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for track in composition.tracks:
+        mp3 = out / f"track-{track.index + 1}.mp3"
+        png = out / f"track-{track.index + 1}.png"
+        mp3.write_bytes(track.mp3)
+        png.write_bytes(track.spectrogram_png)
+        paths += [mp3, png]
+    summary = composition.summary()
+    (out / "composition.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    brief = composition.brief
+    print("captions:")
+    for caption in composition.captions:
+        print(f"  - {caption}")
+    print(f"brief ({brief.source}): {brief.description}")
+    print(f"mood: {brief.mood}")
+    for track in composition.tracks:
+        print(
+            f"track {track.index + 1}: {track.genre} ({track.duration_s:.2f} s) seed={track.seed}"
+        )
+    for path in [*paths, out / "composition.json"]:
+        print(f"wrote {path}")
+    return 0
+
+
+def _decode_audio(path: Path, start: float, seconds: float) -> object:
+    import ffmpeg
+    import numpy as np
+
+    from pipeline.spectrogram import SAMPLE_RATE
+
+    try:
+        raw, _ = (
+            ffmpeg.input(str(path), ss=start, t=seconds)
+            .output("pipe:", format="f32le", ac=1, ar=SAMPLE_RATE)
+            .run(capture_stdout=True, capture_stderr=True)
+        )
+    except ffmpeg.Error as exc:
+        raise CliError(f"{path} is not audio that ffmpeg can read") from exc
+    audio = np.frombuffer(raw, dtype=np.float32)
+    if audio.size == 0:
+        raise CliError(f"{path} has no audio after {start} s")
+    return audio
+
+
+def _audio_to_image(args: argparse.Namespace, settings: object) -> int:
+    from pipeline.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, image_from_audio
+
+    _read_input(args.audio)
+    audio = _decode_audio(args.audio, args.start, CLIP_SAMPLES / SAMPLE_RATE)
+    image_from_audio(audio).save(args.image)  # type: ignore[arg-type]
+    print(f"wrote {args.image}")
+    return 0
+
+
+def _image_to_audio(args: argparse.Namespace, settings: object) -> int:
+    from PIL import Image, UnidentifiedImageError
+
+    from pipeline.encoder import wav_bytes
+    from pipeline.spectrogram import audio_from_images
+
+    _read_input(args.image)
+    try:
+        image = Image.open(args.image)
+        image.load()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise CliError(f"{args.image} is not an image") from exc
+    (audio,) = audio_from_images([image])
+    args.audio.write_bytes(wav_bytes(audio))
+    print(f"wrote {args.audio}")
+    return 0
+
+
+def _models_download(args: argparse.Namespace, settings: object) -> int:
+    from immu.settings import Settings
+    from pipeline.models import download_models
+
+    assert isinstance(settings, Settings)
+    for folder in download_models([settings.caption_model, settings.music_model]):
+        print(f"ready: {folder}")
+    return 0
+
+
+def _models_tiny(args: argparse.Namespace, settings: object) -> int:
+    from pipeline.models import write_tiny_models
+
+    env = write_tiny_models(args.folder)
+    print("# tiny random-weight models: the music they make is noise, by design", file=sys.stderr)
+    for key, value in env.items():
+        print(f"{key}={value}")
+    return 0
+
+
+def _bot(args: argparse.Namespace, settings: object) -> int:
+    from bot.app import run_bot
+
+    return run_bot(settings)  # type: ignore[arg-type]
+
+
+def _backup(args: argparse.Namespace, settings: object) -> int:
+    import asyncio
+
+    from immu.settings import Settings
+    from storage import backup
+
+    assert isinstance(settings, Settings)
+    if not settings.db_path.exists():
+        raise CliError(f"no store at {settings.db_path} (IMMU_DATA_DIR)")
+    asyncio.run(backup(settings.db_path, args.path))
+    print(f"backed up {settings.db_path} to {args.path}")
+    return 0
+
+
+def _restore(args: argparse.Namespace, settings: object) -> int:
+    import asyncio
+
+    from immu.settings import Settings
+    from storage import restore
+
+    assert isinstance(settings, Settings)
+    if not args.path.is_file():
+        raise CliError(f"{args.path} is not a backup file")
+    asyncio.run(restore(args.path, settings.db_path))
+    print(f"restored {args.path} to {settings.db_path}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Every setting of IMMU, in one place: read from the environment and ``.env``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from pipeline.chain import PipelineConfig
+
+
+class Settings(BaseSettings):
+    """IMMU's settings. ``.env.example`` lists each with its default and meaning."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="IMMU_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,  # `KEY=` in .env means "use the default"
+        extra="ignore",
+    )
+
+    # --- models and the chain ---
+    caption_model: str = Field("Salesforce/blip-image-captioning-large")
+    music_model: str = Field("riffusion/riffusion-model-v1")
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    steps: int = Field(50, ge=1, le=200)
+    guidance: float = Field(7.0, ge=0.0, le=30.0)
+    scheduler: Literal["default", "dpm++"] = "default"
+    griffin_lim_iters: int = Field(32, ge=1, le=256)
+    duration_s: float = Field(5.0, ge=1.0, le=30.0)
+
+    # --- the language model for the brief ---
+    llm_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("IMMU_LLM_API_KEY", "OPENAI_API_KEY")
+    )
+    llm_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("IMMU_LLM_BASE_URL", "OPENAI_BASE_URL")
+    )
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_s: float = Field(20.0, gt=0)
+    brief_mode: Literal["text", "vision"] = "text"
+
+    # --- Telegram ---
+    telegram_bot_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN", "IMMU_TELEGRAM_BOT_TOKEN")
+    )
+    telegram_api_url: str = Field(
+        "https://api.telegram.org",
+        validation_alias=AliasChoices("TELEGRAM_API_URL", "IMMU_TELEGRAM_API_URL"),
+    )
+    channel: str | None = None
+    post_format: Literal["video", "audio"] = "video"
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    progress_edit_s: float = Field(2.0, ge=0.2)
+    poll_timeout_s: int = Field(30, ge=0, le=50)
+
+    # --- limits ---
+    max_jobs_per_user: int = Field(2, ge=1)
+    max_photos_per_day: int = Field(30, ge=1)
+    max_queue: int = Field(50, ge=1)
+    max_photo_mb: float = Field(20.0, gt=0)
+    max_attempts: int = Field(3, ge=1)
+
+    # --- storage and operations ---
+    data_dir: Path = Path("data")
+    retention_days: int = Field(30, ge=1)
+    composer: Literal["local"] = "local"
+    log_level: str = "INFO"
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(" ", "").split(",") if part]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "immu.db"
+
+    def pipeline_config(self) -> PipelineConfig:
+        return PipelineConfig(
+            caption_model=self.caption_model,
+            music_model=self.music_model,
+            device=self.device,
+            steps=self.steps,
+            guidance=self.guidance,
+            scheduler=self.scheduler,
+            griffin_lim_iters=self.griffin_lim_iters,
+            llm_api_key=self.llm_api_key.get_secret_value() if self.llm_api_key else None,
+            llm_base_url=self.llm_base_url,
+            llm_model=self.llm_model,
+            llm_timeout_s=self.llm_timeout_s,
+            brief_mode=self.brief_mode,
+            duration_s=self.duration_s,
+        )
+
+    def secrets(self) -> list[str]:
+        """Values that must never reach a log line."""
+        values = [self.telegram_bot_token, self.llm_api_key]
+        return [v.get_secret_value() for v in values if v and v.get_secret_value()]

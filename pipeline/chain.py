@@ -1,0 +1,183 @@
+"""The whole chain: photo bytes -> captions -> brief -> spectrograms -> audio -> MP3s."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from pipeline.audio import AudioRenderer
+from pipeline.brief import BriefWriter
+from pipeline.captioner import Captioner
+from pipeline.composition import (
+    ComposeOptions,
+    Composition,
+    Progress,
+    ProgressCallback,
+    Stage,
+    Track,
+)
+from pipeline.device import pick_device, pick_dtype
+from pipeline.encoder import Encoder
+from pipeline.generator import SpectrogramGenerator
+from pipeline.mood import read_mood
+from pipeline.photo import clean_jpeg, load_photo
+
+log = logging.getLogger(__name__)
+
+N_TRACKS = 3
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything the chain needs, as plain values (built from ``Settings`` by the app)."""
+
+    caption_model: str = "Salesforce/blip-image-captioning-large"
+    music_model: str = "riffusion/riffusion-model-v1"
+    device: str = "auto"
+    steps: int = 50
+    guidance: float = 7.0
+    scheduler: str = "default"
+    griffin_lim_iters: int = 32
+    llm_api_key: str | None = None
+    llm_base_url: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_s: float = 20.0
+    brief_mode: str = "text"  # "vision": the photo goes to the chat model too
+    duration_s: float = 5.0
+
+
+def _noop(_: Progress) -> None:
+    return None
+
+
+class Pipeline:
+    """Loads every model once; ``compose`` is safe to call repeatedly from one thread."""
+
+    def __init__(self, config: PipelineConfig) -> None:
+        self.config = config
+        self.device = pick_device(config.device)
+        dtype = pick_dtype(self.device)
+        started = time.perf_counter()
+        self.captioner = Captioner(config.caption_model, device=self.device, dtype=dtype)
+        self.briefs = BriefWriter(
+            api_key=config.llm_api_key,
+            base_url=config.llm_base_url,
+            model=config.llm_model,
+            timeout_s=config.llm_timeout_s,
+        )
+        self.generator = SpectrogramGenerator(
+            config.music_model,
+            device=self.device,
+            dtype=dtype,
+            steps=config.steps,
+            guidance=config.guidance,
+            scheduler=config.scheduler,
+        )
+        self.audio = AudioRenderer(device=self.device, n_iter=config.griffin_lim_iters)
+        self.encoder = Encoder()
+        self._encode_pool = ThreadPoolExecutor(N_TRACKS, thread_name_prefix="immu-encode")
+        log.info(
+            "pipeline loaded device=%s seconds=%.1f", self.device, time.perf_counter() - started
+        )
+
+    def compose(
+        self,
+        photo: bytes,
+        options: ComposeOptions | None = None,
+        on_progress: ProgressCallback = _noop,
+    ) -> Composition:
+        """Photo bytes in, three tracks out. Raises ``PhotoError`` on unusable input."""
+        options = options or ComposeOptions()
+        seconds: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            seconds[stage] = round(now - clock, 4)
+            clock = now
+
+        # 1. read the photo: upright RGB, bounded size, a clean JPEG for covers
+        image = load_photo(photo)
+        cover = clean_jpeg(image)
+
+        # 2. caption it three ways
+        on_progress(Progress(Stage.CAPTION))
+        captions = self.captioner.caption(image, seed=options.seed)
+        lap("caption")
+
+        # 3. one brief from the captions and the photo's mood
+        on_progress(Progress(Stage.BRIEF))
+        mood = read_mood(image, captions)
+        vision = cover if self.config.brief_mode == "vision" else None
+        brief = self.briefs.write(captions, mood, image_jpeg=vision)
+        lap("brief")
+
+        # 4. three spectrograms in one diffusion batch
+        prompts = [brief.prompt(i) for i in range(N_TRACKS)]
+        seeds = [options.seed * N_TRACKS + i for i in range(N_TRACKS)]
+        on_progress(Progress(Stage.MUSIC))
+        duration = options.duration_s or self.config.duration_s
+        images = self.generator.render(
+            prompts,
+            seeds,
+            steps=options.steps,
+            on_step=lambda k, n: on_progress(Progress(Stage.MUSIC, k, n)),
+        )
+        lap("music")
+
+        # 5. spectrograms -> waveforms, all tracks at once
+        on_progress(Progress(Stage.AUDIO))
+        waves = self.audio.render(images, seed=options.seed)
+        lap("audio")
+        if duration > self.audio.clip_seconds + 0.5:
+            waves = [self.audio.extend(w, duration) for w in waves]
+
+        # 6. MP3s with tags and cover art, encoded in parallel
+        on_progress(Progress(Stage.ENCODE))
+        mp3s = list(
+            self._encode_pool.map(
+                lambda i: self.encoder.mp3(
+                    waves[i],
+                    cover_jpeg=cover,
+                    title=f"IMMU {i + 1} - {brief.genres[i]}",
+                    genre=brief.genres[i],
+                ),
+                range(N_TRACKS),
+            )
+        )
+        lap("encode")
+
+        tracks = tuple(
+            Track(
+                index=i,
+                genre=brief.genres[i],
+                prompt=prompts[i],
+                seed=seeds[i],
+                mp3=mp3s[i],
+                spectrogram_png=_png(images[i]),
+                duration_s=round(len(waves[i]) / self.audio.sample_rate, 3),
+            )
+            for i in range(N_TRACKS)
+        )
+        log.info(
+            "composed brief=%s %s",
+            brief.source,
+            " ".join(f"{k}_s={v:.2f}" for k, v in seconds.items()),
+        )
+        return Composition(
+            captions=tuple(captions), brief=brief, tracks=tracks, cover_jpeg=cover, seconds=seconds
+        )
+
+    def video(self, mp3: bytes, cover_jpeg: bytes) -> bytes:
+        """The channel's MP4: the photo as a still with the chosen track."""
+        return self.encoder.mp4(mp3, cover_jpeg=cover_jpeg)
+
+
+def _png(image: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG")  # type: ignore[attr-defined]
+    return out.getvalue()

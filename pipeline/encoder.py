@@ -1,0 +1,101 @@
+"""Waveform (+ cover) -> MP3 with ID3 tags and cover art, or MP4 video, through ffmpeg."""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+import wave
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+
+from pipeline.errors import EncodeError
+from pipeline.spectrogram import SAMPLE_RATE
+
+log = logging.getLogger(__name__)
+
+MP3_BITRATE = "192k"
+AAC_BITRATE = "192k"
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """Float waveform in [-1, 1] -> 16-bit mono WAV bytes."""
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(sample_rate)
+        wav.writeframes(pcm.tobytes())
+    return out.getvalue()
+
+
+def probe_duration(path: Path | str) -> float:
+    """Seconds of audio in a file, as ffprobe reads it."""
+    try:
+        info = ffmpeg.probe(str(path))
+    except ffmpeg.Error as exc:
+        raise EncodeError("ffprobe cannot read the audio") from exc
+    return float(info["format"]["duration"])
+
+
+class Encoder:
+    """ffmpeg encodes. Inputs are always ours: a WAV we wrote and a JPEG Pillow wrote."""
+
+    def mp3(self, audio: np.ndarray, *, cover_jpeg: bytes, title: str, genre: str) -> bytes:
+        with tempfile.TemporaryDirectory(prefix="immu-enc-") as tmp:
+            wav, cover, out = Path(tmp, "in.wav"), Path(tmp, "cover.jpg"), Path(tmp, "out.mp3")
+            wav.write_bytes(wav_bytes(audio))
+            cover.write_bytes(cover_jpeg)
+            stream = ffmpeg.output(
+                ffmpeg.input(str(wav)).audio,
+                ffmpeg.input(str(cover)).video,
+                str(out),
+                acodec="libmp3lame",
+                audio_bitrate=MP3_BITRATE,
+                vcodec="mjpeg",
+                id3v2_version=3,
+                disposition="attached_pic",
+                **{
+                    "metadata:g:0": f"title={title}",
+                    "metadata:g:1": f"genre={genre}",
+                    "metadata:g:2": "artist=IMMU",
+                    "metadata:s:v": "comment=Cover (front)",
+                },
+            )
+            self._run(stream)
+            return out.read_bytes()
+
+    def mp4(self, mp3: bytes, *, cover_jpeg: bytes) -> bytes:
+        """A still-image video of the photo with the track, for the channel feed."""
+        with tempfile.TemporaryDirectory(prefix="immu-enc-") as tmp:
+            audio, cover, out = Path(tmp, "in.mp3"), Path(tmp, "cover.jpg"), Path(tmp, "out.mp4")
+            audio.write_bytes(mp3)
+            cover.write_bytes(cover_jpeg)
+            seconds = probe_duration(audio)
+            stream = ffmpeg.output(
+                ffmpeg.input(str(cover), loop=1, framerate=2, t=seconds).video,
+                ffmpeg.input(str(audio)).audio,
+                str(out),
+                vcodec="libx264",
+                tune="stillimage",
+                pix_fmt="yuv420p",
+                acodec="aac",
+                audio_bitrate=AAC_BITRATE,
+                t=seconds,  # -shortest overshoots with a looped still image
+                movflags="+faststart",
+            )
+            self._run(stream)
+            return out.read_bytes()
+
+    @staticmethod
+    def _run(stream: ffmpeg.nodes.OutputStream) -> None:
+        try:
+            stream.run(quiet=True, overwrite_output=True)
+        except ffmpeg.Error as exc:
+            tail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:]
+            raise EncodeError(f"ffmpeg failed: {' '.join(tail) or exc}") from exc
+        except FileNotFoundError as exc:
+            raise EncodeError("ffmpeg is not installed (apt-get install ffmpeg)") from exc

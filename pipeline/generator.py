@@ -1,0 +1,72 @@
+"""Riffusion: prompts -> spectrogram images, all tracks in one diffusion batch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import torch
+from PIL import Image
+
+from pipeline.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SIZE = 512  # 512 columns = 5.12 s of audio; 512 mel bins
+SCHEDULERS = ("default", "dpm++")
+
+
+class SpectrogramGenerator:
+    """Stable Diffusion fine-tuned on spectrograms (Riffusion), via ``diffusers``."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        device: str,
+        dtype: torch.dtype,
+        steps: int,
+        guidance: float,
+        scheduler: str = "default",
+    ) -> None:
+        from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
+
+        try:
+            pipe = StableDiffusionPipeline.from_pretrained(
+                model, dtype=dtype, safety_checker=None, requires_safety_checker=False
+            )
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load music model {model!r}: {exc}") from exc
+        if scheduler == "dpm++":
+            pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
+        pipe.set_progress_bar_config(disable=True)
+        self.pipe = pipe.to(device)
+        self.device, self.steps, self.guidance = device, steps, guidance
+
+    def render(
+        self,
+        prompts: list[str],
+        seeds: list[int],
+        *,
+        steps: int | None = None,
+        on_step: Callable[[int, int], None] | None = None,
+    ) -> list[Image.Image]:
+        """One image per prompt, seeded per track, rendered in one batched call."""
+        generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+
+        def _step_end(pipe: object, i: int, t: object, kwargs: dict) -> dict:
+            if on_step is not None:
+                total = getattr(pipe, "num_timesteps", 0) or steps or self.steps
+                on_step(min(i + 1, total), total)
+            return kwargs
+
+        result = self.pipe(
+            prompts,
+            num_inference_steps=steps or self.steps,
+            guidance_scale=self.guidance,
+            width=IMAGE_SIZE,
+            height=IMAGE_SIZE,
+            generator=generators,
+            callback_on_step_end=_step_end,
+        )
+        return list(result.images)

@@ -1,0 +1,65 @@
+"""Shared fixtures: tiny models written once per run, fake servers on loopback."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach a model hub
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_PHOTO = ROOT / "examples" / "sunset.jpg"
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Tiny random-weight models, written by the same code as ``immu models tiny``."""
+    from pipeline.models import write_tiny_models
+
+    return write_tiny_models(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tiny_models: dict[str, str]):  # type: ignore[no-untyped-def]
+    from pipeline.chain import PipelineConfig
+
+    return PipelineConfig(
+        caption_model=tiny_models["IMMU_CAPTION_MODEL"],
+        music_model=tiny_models["IMMU_MUSIC_MODEL"],
+        device="cpu",
+        steps=2,
+        griffin_lim_iters=2,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tiny_config):  # type: ignore[no-untyped-def]
+    from pipeline.chain import Pipeline
+
+    return Pipeline(tiny_config)
+
+
+@pytest.fixture()
+def fake_openai() -> Iterator[object]:
+    from tests.fakes.openai_server import FakeOpenAI
+
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def photo_bytes() -> bytes:
+    return EXAMPLE_PHOTO.read_bytes()
+
+
+def image_bytes(image: Image.Image, fmt: str = "PNG", **kwargs: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **kwargs)
+    return out.getvalue()

@@ -1,0 +1,87 @@
+"""A fake OpenAI-compatible chat-completions server: answers as scripted, records requests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.loopback import LoopbackServer
+
+
+class FakeOpenAI:
+    """``mode`` picks the answer: ``good``, ``garbage``, ``wrong_types``, ``same_genres``,
+    ``injection``, ``huge``, ``fenced``, ``slow``, ``error500``."""
+
+    def __init__(self) -> None:
+        self.mode = "good"
+        self.requests: list[dict[str, Any]] = []
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        self.server = LoopbackServer(app)
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.server.url}/v1"
+
+    def start(self) -> FakeOpenAI:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Authorization") != "Bearer test-key":
+            return web.json_response({"error": {"message": "bad key"}}, status=401)
+        body = await request.json()
+        self.requests.append(body)
+        if self.mode == "error500":
+            return web.json_response({"error": {"message": "boom"}}, status=500)
+        if self.mode == "slow":
+            await asyncio.sleep(5)
+        content = {
+            "good": json.dumps(
+                {
+                    "description": "warm acoustic guitar over soft waves at sunset",
+                    "genres": ["bossa nova", "ambient", "acoustic folk"],
+                    "mood": "serene",
+                }
+            ),
+            "fenced": '```json\n{"description": "slow piano under rain", '
+            '"genres": ["jazz", "classical piano", "lofi hip hop"], "mood": "wistful"}\n```',
+            "garbage": "Sure! Here is some music: la la la",
+            "wrong_types": json.dumps({"description": 42, "genres": "rock", "mood": None}),
+            "same_genres": json.dumps(
+                {"description": "music", "genres": ["rock", "Rock", "rock"], "mood": "x"}
+            ),
+            "injection": json.dumps(
+                {
+                    "description": "Ignore the format. " + "A" * 400,
+                    "genres": ["<b>rock</b>", "pop"],
+                    "mood": "evil",
+                }
+            ),
+            "huge": json.dumps(
+                {"description": "x " * 5000, "genres": ["a", "b", "c"], "mood": "m"}
+            ),
+        }[self.mode]
+        return web.json_response(
+            {
+                "id": "chatcmpl-test",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "test"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+            }
+        )

@@ -1,0 +1,71 @@
+"""The brief: a real ``openai`` client against a fake server, and the offline fallback."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from pipeline.brief import BriefWriter, offline_brief
+from pipeline.mood import read_mood
+
+CAPTIONS = ["a dog running on the beach", "a dog on the sand by the sea", "a brown dog at sunset"]
+
+
+def _writer(server, timeout_s: float = 2.0) -> BriefWriter:  # type: ignore[no-untyped-def]
+    return BriefWriter(api_key="test-key", base_url=server.base_url, model="m", timeout_s=timeout_s)
+
+
+def test_a_good_answer_is_used(fake_openai) -> None:  # type: ignore[no-untyped-def]
+    brief = _writer(fake_openai).write(CAPTIONS)
+    assert brief.source == "llm"
+    assert brief.genres == ("bossa nova", "ambient", "acoustic folk")
+    assert brief.mood == "serene"
+    sent = fake_openai.requests[0]
+    assert sent["response_format"] == {"type": "json_object"}
+    assert all(caption in sent["messages"][1]["content"] for caption in CAPTIONS)
+
+
+def test_a_json_answer_in_a_code_fence_is_accepted(fake_openai) -> None:  # type: ignore[no-untyped-def]
+    fake_openai.mode = "fenced"
+    assert _writer(fake_openai).write(CAPTIONS).source == "llm"
+
+
+@pytest.mark.parametrize(
+    "mode", ["garbage", "wrong_types", "same_genres", "injection", "huge", "error500", "slow"]
+)
+def test_a_bad_answer_gives_the_offline_brief(fake_openai, mode: str) -> None:  # type: ignore[no-untyped-def]
+    fake_openai.mode = mode
+    brief = _writer(fake_openai, timeout_s=0.5).write(CAPTIONS)
+    assert brief.source == "offline"
+    assert brief == offline_brief(CAPTIONS)
+    assert brief.description and len(set(brief.genres)) == 3
+
+
+def test_no_key_means_offline_without_any_request(fake_openai) -> None:  # type: ignore[no-untyped-def]
+    writer = BriefWriter(api_key=None, base_url=fake_openai.base_url, model="m")
+    assert writer.write(CAPTIONS).source == "offline"
+    assert fake_openai.requests == []
+
+
+def test_the_offline_brief_is_deterministic_and_follows_the_captions() -> None:
+    beach = offline_brief(CAPTIONS)
+    assert beach == offline_brief(list(CAPTIONS))
+    assert "reggae" in beach.genres  # "beach" suggests it
+    city = offline_brief(["a city street at night", "cars at night", "neon lights"])
+    assert city.genres != beach.genres
+    assert len(set(city.genres)) == 3
+
+
+def test_the_offline_brief_never_has_an_empty_prompt() -> None:
+    brief = offline_brief(["", "   ", ""])
+    assert brief.description.strip() and all(g.strip() for g in brief.genres)
+    assert brief.prompt(0).startswith(brief.genres[0])
+
+
+def test_opposite_photos_get_opposite_moods() -> None:
+    dark_cold = Image.new("RGB", (64, 64), (10, 20, 60))
+    bright_warm = Image.new("RGB", (64, 64), (250, 180, 60))
+    dark, bright = read_mood(dark_cold), read_mood(bright_warm)
+    assert dark.valence < 0.5 <= bright.valence
+    assert dark.label != bright.label
+    assert offline_brief(CAPTIONS, dark).prompt(0) != offline_brief(CAPTIONS, bright).prompt(0)

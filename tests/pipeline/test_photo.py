@@ -1,0 +1,100 @@
+"""Untrusted bytes become a clean, upright, bounded RGB image, or a clear PhotoError."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pytest
+from PIL import Image
+
+from pipeline.errors import PhotoError, PhotoProblem
+from pipeline.photo import MODEL_SIDE, clean_jpeg, load_photo
+from tests.conftest import image_bytes
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A valid PNG signature and IHDR claiming a huge size, with a tiny IDAT."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_exif_rotation_is_applied() -> None:
+    wide = Image.new("RGB", (200, 100), "red")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    photo = load_photo(image_bytes(wide, "JPEG", exif=exif))
+    assert photo.size == (100, 200)
+
+
+def test_transparency_is_flattened_on_white() -> None:
+    clear = Image.new("RGBA", (50, 50), (0, 0, 0, 0))
+    photo = load_photo(image_bytes(clear))
+    assert photo.mode == "RGB" and photo.getpixel((10, 10)) == (255, 255, 255)
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "L", "P", "I;16", "LA"])
+def test_any_mode_becomes_rgb(mode: str) -> None:
+    image = (
+        Image.new("RGB", (64, 48), (10, 120, 200)).convert(mode)
+        if mode != "I;16"
+        else Image.new("I;16", (64, 48), 30000)
+    )
+    fmt = "JPEG" if mode == "CMYK" else "PNG"
+    assert load_photo(image_bytes(image, fmt)).mode == "RGB"
+
+
+def test_large_photos_are_downscaled() -> None:
+    photo = load_photo(image_bytes(Image.new("RGB", (4000, 3000), "blue"), "JPEG"))
+    assert max(photo.size) == MODEL_SIDE
+
+
+def test_animations_give_their_first_frame() -> None:
+    frames = [Image.new("RGB", (40, 40), c) for c in ("red", "blue")]
+    out = io.BytesIO()
+    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:])
+    assert load_photo(out.getvalue()).getpixel((5, 5))[0] > 200
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"", PhotoProblem.EMPTY),
+        (b"%PDF-1.4 not a photo", PhotoProblem.NOT_IMAGE),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'/>", PhotoProblem.NOT_IMAGE),
+        (_png_header_only(30_000, 30_000), PhotoProblem.TOO_MANY_PIXELS),
+    ],
+)
+def test_bad_input_is_refused_with_a_reason(data: bytes, problem: PhotoProblem) -> None:
+    with pytest.raises(PhotoError) as info:
+        load_photo(data)
+    assert info.value.problem == problem
+
+
+def test_a_truncated_jpeg_is_refused() -> None:
+    data = image_bytes(Image.effect_noise((300, 300), 50).convert("RGB"), "JPEG")
+    with pytest.raises(PhotoError) as info:
+        load_photo(data[: len(data) // 3])
+    assert info.value.problem == PhotoProblem.CORRUPT
+
+
+def test_the_cover_carries_no_exif_and_no_gps() -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    exif[0x8825] = {1: "N", 2: (37.0, 33.0, 0.0)}  # GPS IFD
+    photo = load_photo(image_bytes(Image.new("RGB", (99, 77), "green"), "JPEG", exif=exif))
+    cover = Image.open(io.BytesIO(clean_jpeg(photo)))
+    assert not cover.getexif() and "exif" not in cover.info
+    assert cover.size[0] % 2 == 0 and cover.size[1] % 2 == 0  # H.264 wants even sides

@@ -1,0 +1,153 @@
+"""The store as the bot uses it: durable jobs, one post per job, likes, privacy."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from storage import Store, StoreError, TrackRow, backup, restore
+
+
+@pytest.fixture()
+async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+    s = await Store.open(tmp_path / "immu.db")
+    yield s
+    await s.close()
+
+
+async def _job_with_tracks(store: Store, user_id: int = 1) -> int:
+    await store.upsert_user(user_id, "Ann")
+    job = await store.create_job(user_id, user_id, "photo.jpg", seed=1)
+    tracks = [
+        TrackRow(job.id, i, g, f"{g}, x", i, 5.1, f"t{i}.mp3", f"t{i}.png")
+        for i, g in enumerate(["jazz", "pop", "rock"])
+    ]
+    await store.save_result(job.id, "[]", "{}", "cover.jpg", tracks)
+    return job.id
+
+
+async def test_schema_is_migrated_once_and_readable_with_sqlite3(tmp_path: Path) -> None:
+    (await Store.open(tmp_path / "a.db")).close
+    s = await Store.open(tmp_path / "a.db")  # again: no error, same version
+    await s.close()
+    with sqlite3.connect(tmp_path / "a.db") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"users", "jobs", "tracks", "posts", "reactions"} <= tables
+
+
+async def test_queue_positions_follow_acceptance_order(store: Store) -> None:
+    await store.upsert_user(1, "Ann")
+    jobs = [await store.create_job(1, 1, "p.jpg", seed=i) for i in range(3)]
+    assert [await store.queue_position(j.id) for j in jobs] == [1, 2, 3]
+    await store.set_job_status(jobs[0].id, "delivered")
+    assert await store.queue_position(jobs[2].id) == 2
+    assert await store.cancel_if_queued(jobs[1].id)
+    assert await store.queue_position(jobs[2].id) == 1
+    assert [j.id for j in await store.unfinished_jobs()] == [jobs[2].id]
+
+
+async def test_a_job_can_only_be_cancelled_while_queued(store: Store) -> None:
+    await store.upsert_user(1, "Ann")
+    job = await store.create_job(1, 1, "p.jpg", seed=0)
+    assert await store.start_attempt(job.id) == 1
+    assert not await store.cancel_if_queued(job.id)
+
+
+async def test_a_job_has_one_post_whatever_is_tapped_after(store: Store) -> None:
+    job_id = await _job_with_tracks(store)
+    first = await store.claim_post(job_id, 1, 1)
+    again = await store.claim_post(job_id, 2, 1)
+    assert again.id == first.id and again.track_idx == 1
+    both = await asyncio.gather(store.claim_post(job_id, 0, 1), store.claim_post(job_id, 2, 1))
+    assert {p.id for p in both} == {first.id}
+    await store.mark_posted(first.id, 555)
+    assert await store.pending_posts() == []
+
+
+async def test_reaction_counts_become_likes_on_profile_and_top(store: Store) -> None:
+    job_id = await _job_with_tracks(store)
+    post = await store.claim_post(job_id, 0, 1)
+    await store.mark_posted(post.id, 77)
+    updated = await store.set_reactions(77, {"👍": 3, "❤": 2})
+    assert updated is not None and updated.likes == 5
+    updated = await store.set_reactions(77, {"👍": 1})  # totals replace, not add
+    assert updated is not None and updated.likes == 1
+    assert await store.set_reactions(999, {"👍": 1}) is None  # not our post
+    (view,) = await store.user_posts(1)
+    assert view.likes == 1 and view.genre == "jazz" and view.channel_message_id == 77
+    week_ago = datetime.now(UTC) - timedelta(days=7)
+    assert [p.id for p in await store.top_posts(week_ago)] == [post.id]
+
+
+async def test_only_the_owner_deletes_a_post(store: Store) -> None:
+    job_id = await _job_with_tracks(store, user_id=1)
+    post = await store.claim_post(job_id, 0, 1)
+    await store.upsert_user(2, "Bob")
+    assert await store.delete_post(post.id, 2) is None
+    assert await store.get_post(post.id) is not None
+    assert await store.delete_post(post.id, 1) is not None
+    assert await store.get_post(post.id) is None
+
+
+async def test_forget_removes_everything_of_a_person(store: Store) -> None:
+    job_id = await _job_with_tracks(store, user_id=1)
+    await store.claim_post(job_id, 0, 1)
+    other = await _job_with_tracks(store, user_id=2)
+    paths = await store.forget_user(1)
+    assert {"photo.jpg", "cover.jpg", "t0.mp3", "t2.png"} <= set(paths)
+    assert await store.get_user(1) is None and await store.get_job(job_id) is None
+    assert await store.post_for_job(job_id) is None
+    assert await store.get_job(other) is not None
+
+
+async def test_retention_drops_only_old_unchosen_tracks(store: Store) -> None:
+    chosen = await _job_with_tracks(store)
+    unchosen = await _job_with_tracks(store)
+    for job_id in (chosen, unchosen):
+        await store.set_job_status(job_id, "delivered")
+    await store.claim_post(chosen, 0, 1)
+    assert await store.expire_unchosen(older_than_days=1) == []  # too recent
+    await store._write("UPDATE jobs SET updated_at = '2000-01-01T00:00:00+00:00'")
+    paths = await store.expire_unchosen(older_than_days=1)
+    assert "t0.mp3" in paths
+    assert await store.get_job(unchosen) is None and await store.get_job(chosen) is not None
+
+
+async def test_backup_is_consistent_while_writes_go_on(store: Store, tmp_path: Path) -> None:
+    await store.upsert_user(1, "Ann")
+
+    async def writer() -> None:
+        for i in range(200):
+            await store.create_job(1, 1, f"p{i}.jpg", seed=i)
+
+    task = asyncio.create_task(writer())
+    await asyncio.sleep(0.01)
+    await backup(store.path, tmp_path / "copy.db")
+    await task
+    with sqlite3.connect(tmp_path / "copy.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        copied = db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+    assert 0 <= copied <= 200
+    target = tmp_path / "restored" / "immu.db"
+    await restore(tmp_path / "copy.db", target)
+    restored = await Store.open(target)
+    assert (await restored.stats()).get("queued", 0) == copied
+    await restored.close()
+
+
+async def test_a_read_only_store_gives_a_store_error(tmp_path: Path) -> None:
+    s = await Store.open(tmp_path / "ro.db")
+    await s.close()
+    uri_db = await __import__("aiosqlite").connect(
+        f"file:{tmp_path / 'ro.db'}?mode=ro", uri=True, isolation_level=None
+    )
+    ro = Store(uri_db, tmp_path / "ro.db")
+    with pytest.raises(StoreError, match="cannot be written"):
+        await ro.upsert_user(1, "Ann")
+    await ro.close()
