@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     progress_edit_s: float = Field(2.0, ge=0.2)
     poll_timeout_s: int = Field(30, ge=0, le=50)
+    post_retry_s: float = Field(30.0, ge=0.5)
 
     # --- limits ---
     max_jobs_per_user: int = Field(2, ge=1)

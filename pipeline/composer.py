@@ -10,6 +10,7 @@ from typing import Protocol
 
 from pipeline.chain import Pipeline, PipelineConfig
 from pipeline.composition import ComposeOptions, Composition, Progress, ProgressCallback
+from pipeline.photo import MODEL_SIDE, clean_jpeg, load_photo
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ class Composer(Protocol):
     """Where compositions are made. The bot does not know if it is local or remote."""
 
     async def start(self) -> None: ...
+
+    async def clean_photo(self, data: bytes) -> bytes: ...
 
     async def compose(
         self, request: ComposeRequest, on_progress: ProgressCallback
@@ -53,6 +56,10 @@ class LocalComposer:
         loop = asyncio.get_running_loop()
         self._pipeline = await loop.run_in_executor(self._lane, Pipeline, self.config)
 
+    async def clean_photo(self, data: bytes) -> bytes:
+        """Untrusted bytes -> an upright, bounded JPEG without metadata; ``PhotoError`` if unusable."""
+        return await asyncio.to_thread(_clean_photo, data)
+
     async def compose(self, request: ComposeRequest, on_progress: ProgressCallback) -> Composition:
         if self._pipeline is None:
             await self.start()
@@ -76,3 +83,7 @@ class LocalComposer:
 
     async def close(self) -> None:
         self._lane.shutdown(wait=False, cancel_futures=True)
+
+
+def _clean_photo(data: bytes) -> bytes:
+    return clean_jpeg(load_photo(data), max_side=MODEL_SIDE)

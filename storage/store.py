@@ -25,6 +25,7 @@ MIGRATIONS: list[str] = [
         id          INTEGER PRIMARY KEY,           -- Telegram user id
         first_name  TEXT    NOT NULL DEFAULT '',
         language    TEXT,                          -- chosen with /lang; NULL: Telegram's
+        telegram_language TEXT NOT NULL DEFAULT '', -- language_code Telegram last sent
         anonymous   INTEGER NOT NULL DEFAULT 1,    -- name shown on posts only if 0
         describe    INTEGER NOT NULL DEFAULT 1,    -- plain-language descriptions on posts
         created_at  TEXT    NOT NULL
@@ -96,6 +97,7 @@ class User:
     id: int
     first_name: str
     language: str | None
+    telegram_language: str
     anonymous: bool
     describe: bool
 
@@ -226,11 +228,12 @@ class Store:
 
     # --- users ---
 
-    async def upsert_user(self, user_id: int, first_name: str) -> User:
+    async def upsert_user(self, user_id: int, first_name: str, telegram_language: str = "") -> User:
         await self._write(
-            """INSERT INTO users (id, first_name, created_at) VALUES (?, ?, ?)
-               ON CONFLICT(id) DO UPDATE SET first_name = excluded.first_name""",
-            (user_id, first_name[:64], _now()),
+            """INSERT INTO users (id, first_name, telegram_language, created_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT(id) DO UPDATE SET first_name = excluded.first_name,
+               telegram_language = excluded.telegram_language""",
+            (user_id, first_name[:64], (telegram_language or "")[:16], _now()),
         )
         user = await self.get_user(user_id)
         assert user is not None
@@ -244,6 +247,7 @@ class Store:
             id=row["id"],
             first_name=row["first_name"],
             language=row["language"],
+            telegram_language=row["telegram_language"],
             anonymous=bool(row["anonymous"]),
             describe=bool(row["describe"]),
         )

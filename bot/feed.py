@@ -1,0 +1,120 @@
+"""The public channel: posting a chosen track, links to posts, removing posts."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from telegram import Bot, InputFile, Message
+from telegram.constants import MessageLimit, ParseMode
+from telegram.error import BadRequest, TelegramError
+
+from bot.texts import text
+from immu.settings import Settings
+from pipeline import Composer
+from storage import Job, TrackRow, User
+
+log = logging.getLogger(__name__)
+
+CAPTION_LIMIT = MessageLimit.CAPTION_LENGTH  # 1024
+
+
+class Feed:
+    """Posts to the channel named by ``IMMU_CHANNEL`` (@name or numeric id)."""
+
+    def __init__(self, settings: Settings, bot: Bot) -> None:
+        self.settings = settings
+        self.bot = bot
+        self.chat: int | str = _chat_ref(settings.channel or "")
+        self.chat_id: int | None = self.chat if isinstance(self.chat, int) else None
+        self.username: str | None = self.chat[1:] if isinstance(self.chat, str) else None
+
+    @property
+    def display_name(self) -> str:
+        return f"@{self.username}" if self.username else str(self.chat)
+
+    def resolved(self, chat_id: int, username: str | None) -> None:
+        """Remember the channel's numeric id and @name once Telegram told us."""
+        self.chat_id = chat_id
+        self.username = username or self.username
+
+    def is_channel(self, chat_id: int) -> bool:
+        return self.chat_id is not None and chat_id == self.chat_id
+
+    def url(self, message_id: int) -> str:
+        if self.username:
+            return f"https://t.me/{self.username}/{message_id}"
+        internal = str(self.chat_id or self.chat).removeprefix("-100")
+        return f"https://t.me/c/{internal}/{message_id}"
+
+    def caption(self, job: Job, track: TrackRow, user: User) -> str:
+        """HTML caption: description, genre and mood; the name only if the person opted in."""
+        brief = json.loads(job.brief or "{}")
+        lang = "en"  # the channel is public: one language for everyone
+        parts = [
+            text(lang, "post_caption", description=_cut(brief.get("description", ""), 300),
+                 genre=_cut(track.genre, 60), mood=_cut(brief.get("mood", ""), 60)),
+        ]  # fmt: skip
+        if user.describe:
+            captions = json.loads(job.captions or "[]")
+            photo = _cut(captions[0] if captions else "", 300)
+            music = _cut(track.prompt, 300)
+            parts.append(text(lang, "post_description", photo=photo, music=music))
+        if not user.anonymous and user.first_name.strip():
+            parts.append(text(lang, "post_by", name=_cut(user.first_name, 64)))
+        caption = "\n\n".join(parts)
+        while len(caption) > CAPTION_LIMIT and len(parts) > 1:
+            parts.pop(1)  # drop the long description before the essentials
+            caption = "\n\n".join(parts)
+        return caption[:CAPTION_LIMIT]
+
+    async def publish(self, job: Job, track: TrackRow, user: User, composer: Composer) -> Message:
+        """One channel post of the chosen track (video or audio, per ``IMMU_POST_FORMAT``)."""
+        caption = self.caption(job, track, user)
+        mp3 = _read(track.mp3_path)
+        cover = _read(job.cover_path or "")
+        if self.settings.post_format == "video":
+            video = await composer.video(mp3, cover)
+            return await self.bot.send_video(
+                self.chat,
+                video=InputFile(video, filename=f"immu-{job.id}.mp4"),
+                caption=caption,
+                parse_mode=ParseMode.HTML,
+                supports_streaming=True,
+                duration=round(track.duration_s),
+            )
+        return await self.bot.send_audio(
+            self.chat,
+            audio=InputFile(mp3, filename=f"immu-{job.id}.mp3"),
+            caption=caption,
+            parse_mode=ParseMode.HTML,
+            title=track.genre[:64],
+            performer="IMMU",
+            thumbnail=InputFile(cover, filename="cover.jpg"),
+            duration=round(track.duration_s),
+        )
+
+    async def remove(self, message_id: int) -> None:
+        try:
+            await self.bot.delete_message(self.chat, message_id)
+        except BadRequest as exc:  # already gone: that is what we wanted
+            log.info("channel delete skipped message=%d reason=%s", message_id, exc)
+        except TelegramError as exc:
+            log.warning("channel delete failed message=%d reason=%s", message_id, exc)
+
+
+def _chat_ref(channel: str) -> int | str:
+    channel = channel.strip()
+    if channel.lstrip("-").isdigit():
+        return int(channel)
+    return channel if channel.startswith("@") else f"@{channel}"
+
+
+def _cut(value: str, limit: int) -> str:
+    value = " ".join(str(value).split())
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()

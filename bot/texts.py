@@ -1,0 +1,172 @@
+"""Everything the bot says, in English and Korean. Handlers never hold text."""
+
+from __future__ import annotations
+
+from html import escape
+
+LANGUAGES = ("en", "ko")
+
+EN: dict[str, str] = {
+    "start": (
+        "Hi {name}! I turn photos into music.\n\n"
+        "Send me a photo (as a photo or as an image file). I describe it, write a short music "
+        "brief and compose three tracks. You pick one, and I post it to the channel {channel}, "
+        "where reactions are likes.\n\n"
+        "Commands: /profile your posts and likes, /top this week's most liked, "
+        "/delete remove a post, /anonymous show or hide your name, /lang 한국어, "
+        "/forget delete your data, /help this message."
+    ),
+    "queued": "Got your photo. Queued, position {position}.",
+    "stage_caption": "Looking at your photo…",
+    "stage_brief": "Writing the music brief…",
+    "stage_music": "Composing: step {step} of {total}",
+    "stage_music_start": "Composing…",
+    "stage_audio": "Turning spectrograms into sound…",
+    "stage_encode": "Encoding the tracks…",
+    "delivered": "Done. Your three tracks are below.",
+    "result": (
+        "<b>{description}</b>\nMood: {mood}\n\n"
+        "Track 1: {genre1}\nTrack 2: {genre2}\nTrack 3: {genre3}\n\n"
+        "Choose one to post it to the channel."
+    ),
+    "track_caption": "Track {n} of 3: {genre}",
+    "button_pick": "Post track {n}: {genre}",
+    "button_regenerate": "New tracks from this photo",
+    "button_cancel": "Cancel",
+    "button_view_post": "See your post in the channel",
+    "button_forget_yes": "Yes, delete everything",
+    "button_delete_post": "Delete: {genre}, {likes} likes, {date}",
+    "posted": "Posted to the channel.",
+    "already_posted": "This photo's track is already in the channel.",
+    "post_pending": "The channel cannot be reached right now. Your choice is saved and I will post it as soon as I can.",
+    "post_retry_done": "Your track is now in the channel.",
+    "not_yours": "Only the person who sent this photo can do that.",
+    "cancelled": "Cancelled. Nothing will be posted.",
+    "cannot_cancel": "It is already being composed; it cannot be cancelled now.",
+    "expired": "This choice is no longer available.",
+    "busy": "I am very busy right now. Please try again in a minute.",
+    "limit_in_flight": "You already have {n} photos being composed. Please wait for them to finish.",
+    "limit_daily": "You have reached today's limit of {n} photos. Please come back tomorrow.",
+    "too_large": "That file is too large ({size_mb} MB). The limit is {limit_mb} MB.",
+    "not_image": "That file is not an image I can read. Please send a JPEG, PNG, WebP or HEIC photo.",
+    "empty": "That file is empty. Please send a photo.",
+    "corrupt": "That image is damaged or incomplete. Please send it again.",
+    "too_many_pixels": "That image has too many pixels for me. Please send a normal photo.",
+    "unsupported": "I only understand photos. Please send a photo, or /help.",
+    "download_failed": "I could not download your photo. Please send it again.",
+    "failed": "Sorry, I could not compose music for this photo. Please try again later.",
+    "storage_failed": "Sorry, the server could not save your tracks. Please try again later.",
+    "profile": "<b>Your posts</b> ({count}), {likes} likes in all:\n{lines}",
+    "profile_line": '• <a href="{url}">{genre}</a>, {likes} likes',
+    "profile_empty": "You have not posted anything yet. Send me a photo!",
+    "top": "<b>Most liked this week</b>\n{lines}",
+    "top_line": '{rank}. <a href="{url}">{genre}</a>, {likes} likes',
+    "top_empty": "No likes yet this week.",
+    "delete_choose": "Which post should I delete?",
+    "delete_none": "You have no posts to delete.",
+    "deleted": "Deleted from the channel.",
+    "anonymous_on": "Your posts are now anonymous.",
+    "anonymous_off": "Your first name is now shown on your posts.",
+    "describe_on": "Posts you make now include a plain description of the photo and the music.",
+    "describe_off": "Posts you make no longer include the long description.",
+    "lang_set": "Language: English.",
+    "forget_confirm": "This deletes your jobs, tracks and profile. Your posts will be removed from the channel too. Continue?",
+    "forgotten": "Done. I have deleted your data.",
+    "stats": "<b>IMMU</b>\n{lines}",
+    "admin_only": "That command is for the bot's operators.",
+    "post_caption": "<b>{description}</b>\n{genre} · {mood}",
+    "post_by": "by {name}",
+    "post_description": "Photo: {photo}\nMusic: {music}",
+}
+
+KO: dict[str, str] = {
+    "start": (
+        "안녕하세요 {name}님! 사진을 음악으로 바꿔 드려요.\n\n"
+        "사진을 보내 주세요 (사진 또는 이미지 파일). 사진을 설명하고, 음악 설명을 쓰고, "
+        "세 곡을 작곡합니다. 한 곡을 고르면 채널 {channel}에 올리고, 반응이 좋아요가 됩니다.\n\n"
+        "명령어: /profile 내 게시물과 좋아요, /top 이번 주 인기곡, /delete 게시물 삭제, "
+        "/anonymous 이름 표시 설정, /lang English, /forget 내 데이터 삭제, /help 도움말."
+    ),
+    "queued": "사진을 받았어요. 대기 순서: {position}번.",
+    "stage_caption": "사진을 살펴보는 중…",
+    "stage_brief": "음악 설명을 쓰는 중…",
+    "stage_music": "작곡 중: {total}단계 중 {step}단계",
+    "stage_music_start": "작곡 중…",
+    "stage_audio": "스펙트로그램을 소리로 바꾸는 중…",
+    "stage_encode": "트랙을 인코딩하는 중…",
+    "delivered": "완성! 아래에 세 곡이 있어요.",
+    "result": (
+        "<b>{description}</b>\n분위기: {mood}\n\n"
+        "1번: {genre1}\n2번: {genre2}\n3번: {genre3}\n\n"
+        "채널에 올릴 곡을 골라 주세요."
+    ),
+    "track_caption": "3곡 중 {n}번: {genre}",
+    "button_pick": "{n}번 올리기: {genre}",
+    "button_regenerate": "이 사진으로 새로 만들기",
+    "button_cancel": "취소",
+    "button_view_post": "채널에서 내 게시물 보기",
+    "button_forget_yes": "네, 모두 삭제합니다",
+    "button_delete_post": "삭제: {genre}, 좋아요 {likes}, {date}",
+    "posted": "채널에 올렸어요.",
+    "already_posted": "이 사진의 곡은 이미 채널에 있어요.",
+    "post_pending": "지금은 채널에 연결할 수 없어요. 선택은 저장되었고, 가능해지면 바로 올릴게요.",
+    "post_retry_done": "곡이 채널에 올라갔어요.",
+    "not_yours": "사진을 보낸 사람만 할 수 있어요.",
+    "cancelled": "취소했어요. 아무것도 올리지 않습니다.",
+    "cannot_cancel": "이미 작곡 중이라 지금은 취소할 수 없어요.",
+    "expired": "더 이상 선택할 수 없어요.",
+    "busy": "지금 너무 바빠요. 1분 후에 다시 시도해 주세요.",
+    "limit_in_flight": "이미 {n}장의 사진을 작곡 중이에요. 끝날 때까지 기다려 주세요.",
+    "limit_daily": "오늘 보낼 수 있는 {n}장을 모두 보냈어요. 내일 다시 와 주세요.",
+    "too_large": "파일이 너무 커요 ({size_mb} MB). 최대 {limit_mb} MB까지 가능해요.",
+    "not_image": "읽을 수 있는 이미지가 아니에요. JPEG, PNG, WebP, HEIC 사진을 보내 주세요.",
+    "empty": "빈 파일이에요. 사진을 보내 주세요.",
+    "corrupt": "이미지가 손상되었거나 불완전해요. 다시 보내 주세요.",
+    "too_many_pixels": "이미지의 픽셀 수가 너무 많아요. 일반 사진을 보내 주세요.",
+    "unsupported": "사진만 이해할 수 있어요. 사진을 보내거나 /help 를 눌러 주세요.",
+    "download_failed": "사진을 내려받지 못했어요. 다시 보내 주세요.",
+    "failed": "죄송해요, 이 사진으로 음악을 만들지 못했어요. 나중에 다시 시도해 주세요.",
+    "storage_failed": "죄송해요, 서버가 트랙을 저장하지 못했어요. 나중에 다시 시도해 주세요.",
+    "profile": "<b>내 게시물</b> ({count}개), 좋아요 총 {likes}개:\n{lines}",
+    "profile_line": '• <a href="{url}">{genre}</a>, 좋아요 {likes}',
+    "profile_empty": "아직 올린 게시물이 없어요. 사진을 보내 주세요!",
+    "top": "<b>이번 주 인기곡</b>\n{lines}",
+    "top_line": '{rank}. <a href="{url}">{genre}</a>, 좋아요 {likes}',
+    "top_empty": "이번 주에는 아직 좋아요가 없어요.",
+    "delete_choose": "어떤 게시물을 삭제할까요?",
+    "delete_none": "삭제할 게시물이 없어요.",
+    "deleted": "채널에서 삭제했어요.",
+    "anonymous_on": "이제 게시물이 익명으로 올라가요.",
+    "anonymous_off": "이제 게시물에 이름이 표시돼요.",
+    "describe_on": "이제 게시물에 사진과 음악에 대한 설명이 포함돼요.",
+    "describe_off": "이제 게시물에 긴 설명이 포함되지 않아요.",
+    "lang_set": "언어: 한국어.",
+    "forget_confirm": "작업, 트랙, 프로필이 삭제되고 채널의 게시물도 삭제됩니다. 계속할까요?",
+    "forgotten": "완료. 데이터를 삭제했어요.",
+    "stats": "<b>IMMU</b>\n{lines}",
+    "admin_only": "운영자 전용 명령어예요.",
+    "post_caption": "<b>{description}</b>\n{genre} · {mood}",
+    "post_by": "만든 사람: {name}",
+    "post_description": "사진: {photo}\n음악: {music}",
+}
+
+CATALOGUE = {"en": EN, "ko": KO}
+
+
+def language_of(code: str | None, chosen: str | None = None) -> str:
+    """The person's language: their /lang choice, else Telegram's, else English."""
+    if chosen in CATALOGUE:
+        return chosen
+    return "ko" if (code or "").lower().startswith("ko") else "en"
+
+
+def text(lang: str, key: str, **values: object) -> str:
+    """A message in ``lang``. Values are HTML-escaped: they may come from people or models."""
+    template = CATALOGUE.get(lang, EN).get(key) or EN[key]
+    return template.format(**{k: escape(str(v), quote=False) for k, v in values.items()})
+
+
+def raw(lang: str, key: str, **values: object) -> str:
+    """A message with values inserted as they are (for values that are already markup)."""
+    template = CATALOGUE.get(lang, EN).get(key) or EN[key]
+    return template.format(**values)

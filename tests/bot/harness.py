@@ -1,0 +1,107 @@
+"""Run the real ``immu bot`` (a subprocess, as an operator runs it) against the fake Bot API."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import ROOT
+from tests.fakes.telegram_server import FakeTelegram
+
+
+class BotProcess:
+    """``immu bot`` with TELEGRAM_API_URL pointing at the fake, tiny models, a temp data dir."""
+
+    def __init__(
+        self, tg: FakeTelegram, models: dict[str, str], data_dir: Path, **settings: str
+    ) -> None:
+        self.tg = tg
+        self.log_path = data_dir.parent / f"{data_dir.name}-bot.log"
+        self.env = {
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("IMMU_", "TELEGRAM_", "OPENAI_"))
+            },
+            **models,
+            "TELEGRAM_BOT_TOKEN": tg.token,
+            "TELEGRAM_API_URL": tg.url,
+            "IMMU_CHANNEL": "@immu_feed",
+            "IMMU_DATA_DIR": str(data_dir),
+            "IMMU_DEVICE": "cpu",
+            "IMMU_STEPS": "2",
+            "IMMU_GRIFFIN_LIM_ITERS": "2",
+            "IMMU_PROGRESS_EDIT_S": "0.3",
+            "IMMU_POLL_TIMEOUT_S": "1",
+            "IMMU_POST_RETRY_S": "1",
+            "IMMU_LOG_LEVEL": "DEBUG",
+            "HF_HUB_OFFLINE": "1",
+            **settings,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._starts = 0
+
+    def start(self, wait_ready: bool = True) -> BotProcess:
+        self._starts += 1
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "immu.cli", "bot"],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+        )
+        if wait_ready:
+            self.tg.wait_for(
+                lambda: self.ready_count() >= self._starts or self._died(), 120, "bot ready"
+            )
+            assert not self._died(), self.log()
+        return self
+
+    def ready_count(self) -> int:
+        return self.log().count("bot ready")
+
+    def _died(self) -> bool:
+        return self.proc is not None and self.proc.poll() is not None
+
+    def kill(self) -> None:
+        """kill -9: no clean shutdown, like a crash or an OOM kill."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return -9
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def keyboard_message(tg: FakeTelegram, chat_id: int, action: str = "pick") -> dict[str, Any] | None:
+    """The latest message in a chat whose keyboard has ``action`` buttons."""
+    for message in reversed(tg.chat_messages(chat_id)):
+        if action + ":" in str(message.get("reply_markup", "")):
+            return message
+    return None
+
+
+def texts_to(tg: FakeTelegram, chat_id: int) -> list[str]:
+    """Everything the person saw as text: sent messages, edits and popups."""
+    out = [str(c.params.get("text")) for c in tg.calls if c.method in ("sendMessage", "editMessageText")
+           and str(c.params.get("chat_id")) == str(chat_id)]  # fmt: skip
+    return out
+
+
+def popups(tg: FakeTelegram) -> list[str]:
+    return [str(c.params.get("text")) for c in tg.calls_to("answerCallbackQuery")]
