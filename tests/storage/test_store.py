@@ -31,7 +31,7 @@ async def _job_with_tracks(store: Store, user_id: int = 1) -> int:
 
 
 async def test_schema_is_migrated_once_and_readable_with_sqlite3(tmp_path: Path) -> None:
-    (await Store.open(tmp_path / "a.db")).close
+    await (await Store.open(tmp_path / "a.db")).close()
     s = await Store.open(tmp_path / "a.db")  # again: no error, same version
     await s.close()
     with sqlite3.connect(tmp_path / "a.db") as db:
