@@ -141,7 +141,7 @@ class FakeTelegram:
             {"file_id": file_id, "file_unique_id": "u" + file_id, "width": 1280, "height": 853,
              "file_size": size if size is not None else len(data)},
         ]  # fmt: skip
-        self.files[file_id + "-s"] = (data, "photos/small.jpg")
+        self.files[file_id + "-s"] = (data, f"photos/{file_id}-small.jpg")
         message = self._incoming(user, {"photo": sizes})
         self._push({"message": message})
         return message
@@ -273,7 +273,8 @@ class FakeTelegram:
 
     def add_file(self, data: bytes, path: str) -> str:
         file_id = f"file{next(self._ids)}"
-        self.files[file_id] = (data, path)
+        folder, _, name = path.rpartition("/")
+        self.files[file_id] = (data, f"{folder}/{file_id}-{name}")  # unique, like Telegram's
         return file_id
 
     def _incoming(self, user: dict[str, Any], content: dict[str, Any]) -> dict[str, Any]:
