@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import ModelLoadError
 
@@ -91,9 +92,8 @@ def write_tiny_models(root: Path) -> dict[str, str]:
     Returns the settings (env var -> value) that point IMMU at them.
     """
     root = root.resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    caption = _write_tiny_blip(root / "blip")
-    music = _write_tiny_riffusion(root / "riffusion")
+    caption = _write_blip(root / "blip", _TINY_BLIP)
+    music = _write_riffusion(root / "riffusion", _TINY_SD)
     return {
         "IMMU_CAPTION_MODEL": str(caption),
         "IMMU_MUSIC_MODEL": str(music),
@@ -102,7 +102,43 @@ def write_tiny_models(root: Path) -> dict[str, str]:
     }
 
 
-def _write_tiny_blip(folder: Path) -> Path:
+def write_full_size_models(root: Path) -> dict[str, str]:
+    """Random-weight models with the real architectures (BLIP-large, Stable Diffusion 1.5).
+
+    They time exactly like the trained ones, so benchmarks need no download.
+    """
+    root = root.resolve()
+    return {
+        "IMMU_CAPTION_MODEL": str(_write_blip(root / "blip-large", _FULL_BLIP)),
+        "IMMU_MUSIC_MODEL": str(_write_riffusion(root / "riffusion-v1", _FULL_SD)),
+    }
+
+
+# Architecture sizes. "full" follows Salesforce/blip-image-captioning-large and
+# riffusion/riffusion-model-v1 (Stable Diffusion 1.5: UNet 860M, CLIP ViT-L/14 text).
+_TINY_BLIP = {"vocab": 0, "text": (32, 2, 2, 37), "vision": (32, 2, 2, 37), "image": 64, "proj": 32}
+_FULL_BLIP = {
+    "vocab": 30524,
+    "text": (768, 12, 12, 3072),
+    "vision": (1024, 24, 16, 4096),
+    "image": 384,
+    "proj": 512,
+}
+_TINY_SD = {
+    "vocab": 0, "text": (32, 2, 2, 37), "unet": (32, 64), "unet_layers": 1, "heads": 4,
+    "down": ("DownBlock2D", "CrossAttnDownBlock2D"), "up": ("CrossAttnUpBlock2D", "UpBlock2D"),
+    "vae": (8, 8, 8, 8), "vae_layers": 1, "vae_groups": 4,
+}  # fmt: skip
+_FULL_SD = {
+    "vocab": 49408, "text": (768, 12, 12, 3072), "unet": (320, 640, 1280, 1280), "unet_layers": 2, "heads": 8,
+    "down": ("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+    "up": ("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    "vae": (128, 256, 512, 512), "vae_layers": 2, "vae_groups": 32,
+}  # fmt: skip
+
+
+def _write_blip(folder: Path, size: dict[str, Any]) -> Path:
+    import torch
     from transformers import (
         BertTokenizer,
         BlipConfig,
@@ -113,44 +149,50 @@ def _write_tiny_blip(folder: Path) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *_TINY_WORDS]
+    vocab += [f"[unused{i}]" for i in range(max(0, size["vocab"] - len(vocab)))]
     vocab_file = folder / "vocab.txt"
     vocab_file.write_text("\n".join(vocab) + "\n")
     tokenizer = BertTokenizer(str(vocab_file), do_lower_case=True)
+    image = size["image"]
     processor = BlipProcessor(
-        image_processor=BlipImageProcessor(size={"height": 64, "width": 64}), tokenizer=tokenizer
+        image_processor=BlipImageProcessor(size={"height": image, "width": image}),
+        tokenizer=tokenizer,
+    )
+    (t_hidden, t_layers, t_heads, t_ff), (v_hidden, v_layers, v_heads, v_ff) = (
+        size["text"],
+        size["vision"],
     )
     config = BlipConfig(
         text_config={
             "vocab_size": len(vocab),
-            "hidden_size": 32,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "intermediate_size": 37,
-            "max_position_embeddings": 64,
+            "hidden_size": t_hidden,
+            "encoder_hidden_size": v_hidden,
+            "num_hidden_layers": t_layers,
+            "num_attention_heads": t_heads,
+            "intermediate_size": t_ff,
+            "max_position_embeddings": 512 if size["vocab"] else 64,
             "bos_token_id": 2,
             "sep_token_id": 3,
             "eos_token_id": 3,
             "pad_token_id": 0,
         },
         vision_config={
-            "hidden_size": 32,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "intermediate_size": 37,
-            "image_size": 64,
+            "hidden_size": v_hidden,
+            "num_hidden_layers": v_layers,
+            "num_attention_heads": v_heads,
+            "intermediate_size": v_ff,
+            "image_size": image,
             "patch_size": 16,
         },
-        projection_dim=32,
+        projection_dim=size["proj"],
     )
-    import torch
-
     torch.manual_seed(0)
     BlipForConditionalGeneration(config).save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
 
 
-def _write_tiny_riffusion(folder: Path) -> Path:
+def _write_riffusion(folder: Path, size: dict[str, Any]) -> Path:
     import torch
     from diffusers import (
         AutoencoderKL,
@@ -167,22 +209,25 @@ def _write_tiny_riffusion(folder: Path) -> Path:
     for ch in "abcdefghijklmnopqrstuvwxyz0123456789,.-+":
         vocab.setdefault(ch, len(vocab))
         vocab.setdefault(ch + "</w>", len(vocab))
+    for i in range(max(0, size["vocab"] - len(vocab))):
+        vocab[f"<unused{i}>"] = len(vocab)
     (folder / "vocab.json").write_text(json.dumps(vocab))
     (folder / "merges.txt").write_text("#version: 0.2\n")
     tokenizer = CLIPTokenizer(
         str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77
     )
-
+    hidden, layers, heads, ff = size["text"]
     torch.manual_seed(0)
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
             vocab_size=len(vocab),
-            hidden_size=32,
-            intermediate_size=37,
-            num_hidden_layers=2,
-            num_attention_heads=2,
+            hidden_size=hidden,
+            intermediate_size=ff,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
             max_position_embeddings=77,
-            projection_dim=32,
+            projection_dim=hidden,
+            hidden_act="quick_gelu",
             bos_token_id=0,
             eos_token_id=1,
             pad_token_id=1,
@@ -192,23 +237,23 @@ def _write_tiny_riffusion(folder: Path) -> Path:
         sample_size=64,
         in_channels=4,
         out_channels=4,
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32,
-        attention_head_dim=4,
+        block_out_channels=size["unet"],
+        layers_per_block=size["unet_layers"],
+        down_block_types=size["down"],
+        up_block_types=size["up"],
+        cross_attention_dim=hidden,
+        attention_head_dim=size["heads"],
         norm_num_groups=32,
     )
     vae = AutoencoderKL(  # four blocks: the same 8x latent scale as Stable Diffusion's VAE
         in_channels=3,
         out_channels=3,
-        block_out_channels=(8, 8, 8, 8),
+        block_out_channels=size["vae"],
         down_block_types=["DownEncoderBlock2D"] * 4,
         up_block_types=["UpDecoderBlock2D"] * 4,
         latent_channels=4,
-        layers_per_block=1,
-        norm_num_groups=4,
+        layers_per_block=size["vae_layers"],
+        norm_num_groups=size["vae_groups"],
         sample_size=512,
     )
     scheduler = PNDMScheduler(  # Riffusion ships Stable Diffusion's PNDM configuration

@@ -1,0 +1,118 @@
+"""Per-stage seconds of the chain: median of N runs and each stage's share.
+
+    python bench/compose.py                       # tiny random models on the CPU
+    python bench/compose.py --full-size --runs 1  # real model sizes, random weights
+    python bench/compose.py --models CAPTION_DIR MUSIC_DIR --device cuda --steps 50
+
+Random weights time the same as trained ones, so ``--full-size`` measures what a
+host gives without downloading anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch
+
+from immu.logs import setup_logging
+from pipeline.chain import Pipeline, PipelineConfig
+from pipeline.composition import ComposeOptions
+from pipeline.models import write_full_size_models, write_tiny_models
+
+STAGES = ("caption", "brief", "music", "audio", "encode")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--models", nargs=2, metavar=("CAPTION", "MUSIC"), help="hub ids or folders"
+    )
+    parser.add_argument("--full-size", action="store_true", help="real sizes, random weights")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--steps", type=int, default=None, help="default: 4 tiny, 50 otherwise")
+    parser.add_argument("--griffin-lim-iters", type=int, default=32)
+    parser.add_argument("--scheduler", default="default", choices=("default", "dpm++"))
+    parser.add_argument(
+        "--photo",
+        type=Path,
+        default=Path(__file__).resolve().parent.parent / "examples" / "sunset.jpg",
+    )
+    args = parser.parse_args()
+    setup_logging("WARNING")
+
+    with tempfile.TemporaryDirectory(prefix="immu-bench-") as tmp:
+        if args.models:
+            caption, music, kind = args.models[0], args.models[1], "given models"
+        elif args.full_size:
+            env = write_full_size_models(Path(tmp))
+            caption, music, kind = (
+                env["IMMU_CAPTION_MODEL"],
+                env["IMMU_MUSIC_MODEL"],
+                "full-size, random weights",
+            )
+        else:
+            env = write_tiny_models(Path(tmp))
+            caption, music, kind = (
+                env["IMMU_CAPTION_MODEL"],
+                env["IMMU_MUSIC_MODEL"],
+                "tiny, random weights",
+            )
+        steps = args.steps or (50 if (args.models or args.full_size) else 4)
+        config = PipelineConfig(
+            caption_model=caption,
+            music_model=music,
+            device=args.device,
+            steps=steps,
+            griffin_lim_iters=args.griffin_lim_iters,
+            scheduler=args.scheduler,
+        )
+        started = time.perf_counter()
+        pipeline = Pipeline(config)
+        load_s = time.perf_counter() - started
+        photo = args.photo.read_bytes()
+        pipeline.compose(photo, ComposeOptions(seed=0))  # warm-up: kernels, caches, allocator
+        runs = []
+        for i in range(args.runs):
+            if pipeline.device.startswith("cuda"):
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            t0 = time.perf_counter()
+            composition = pipeline.compose(photo, ComposeOptions(seed=i + 1))
+            total = time.perf_counter() - t0
+            runs.append({**composition.seconds, "total": total})
+
+    device = pipeline.device
+    name = (
+        torch.cuda.get_device_name()
+        if device.startswith("cuda")
+        else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    )
+    print(f"device: {name}")
+    print(
+        f"models: {kind}; steps={steps} scheduler={args.scheduler} griffin_lim_iters={args.griffin_lim_iters}"
+    )
+    print(f"runs: {args.runs} (after one warm-up); model load: {load_s:.1f} s")
+    total = statistics.median(r["total"] for r in runs)
+    print(f"{'stage':<10}{'median s':>10}{'share':>8}")
+    for stage in STAGES:
+        value = statistics.median(r.get(stage, 0.0) for r in runs)
+        print(f"{stage:<10}{value:>10.3f}{value / total:>8.1%}")
+    print(f"{'total':<10}{total:>10.3f}{1:>8.0%}")
+    print(f"per track: {total / 3:.3f} s")
+    if device.startswith("cuda"):
+        print(f"GPU memory peak: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()
