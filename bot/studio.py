@@ -74,7 +74,8 @@ class Studio:
         self.bot = bot
         self.feed = Feed(settings, bot)
         self.queue: asyncio.Queue[int] = asyncio.Queue()
-        self._user_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._admission = asyncio.Lock()  # limit checks and reservations, never I/O
+        self._reserved: defaultdict[int, int] = defaultdict(int)
         self._post_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.stage_seconds: dict[str, float] = {}
@@ -101,50 +102,70 @@ class Studio:
                 who.chat_id, text(lang, "too_large", size_mb=_mb(file_size), limit_mb=_mb(limit))
             )
             return
-        async with self._user_locks[who.id]:  # one person's flood is handled one by one
-            refusal = await self._refusal(who.id, lang)
-            if refusal:
-                await self._say(who.chat_id, refusal)
+        refusal = await self._reserve(who.id, lang)
+        if refusal:
+            await self._say(who.chat_id, refusal)
+            return
+        try:
+            await self._admit(who, lang, file_id, limit)
+        finally:
+            self._release(who.id)
+
+    async def _admit(self, who: Person, lang: str, file_id: str, limit: int) -> None:
+        try:
+            tg_file = await self.bot.get_file(file_id)
+            if tg_file.file_size and tg_file.file_size > limit:
+                size_mb, limit_mb = _mb(tg_file.file_size), _mb(limit)
+                await self._say(
+                    who.chat_id, text(lang, "too_large", size_mb=size_mb, limit_mb=limit_mb)
+                )
                 return
-            try:
-                tg_file = await self.bot.get_file(file_id)
-                if tg_file.file_size and tg_file.file_size > limit:
-                    size_mb, limit_mb = _mb(tg_file.file_size), _mb(limit)
-                    await self._say(
-                        who.chat_id, text(lang, "too_large", size_mb=size_mb, limit_mb=limit_mb)
-                    )
-                    return
-                data = bytes(await tg_file.download_as_bytearray())
-            except TelegramError as exc:
-                log.warning("download failed user=%s reason=%s", _uid(who.id), type(exc).__name__)
-                await self._say(who.chat_id, text(lang, "download_failed"))
-                return
-            try:
-                clean = await self.composer.clean_photo(data)
-            except PhotoError as exc:
-                log.info("photo refused user=%s problem=%s", _uid(who.id), exc.problem)
-                await self._say(who.chat_id, text(lang, str(exc.problem)))
-                return
-            finally:
-                del data
-            try:
-                photo_path = self.files.save_photo(clean)
-            except OSError as exc:
-                log.error("cannot save photo reason=%s", exc.strerror)
-                await self._say(who.chat_id, text(lang, "storage_failed"))
-                return
-            await self._enqueue(
-                who.id, who.chat_id, photo_path, seed=secrets.randbelow(2**31), lang=lang
-            )
+            data = bytes(await tg_file.download_as_bytearray())
+        except TelegramError as exc:
+            log.warning("download failed user=%s reason=%s", _uid(who.id), type(exc).__name__)
+            await self._say(who.chat_id, text(lang, "download_failed"))
+            return
+        try:
+            clean = await self.composer.clean_photo(data)
+        except PhotoError as exc:
+            log.info("photo refused user=%s problem=%s", _uid(who.id), exc.problem)
+            await self._say(who.chat_id, text(lang, str(exc.problem)))
+            return
+        finally:
+            del data
+        try:
+            photo_path = self.files.save_photo(clean)
+        except OSError as exc:
+            log.error("cannot save photo reason=%s", exc.strerror)
+            await self._say(who.chat_id, text(lang, "storage_failed"))
+            return
+        await self._enqueue(
+            who.id, who.chat_id, photo_path, seed=secrets.randbelow(2**31), lang=lang
+        )
+
+    async def _reserve(self, user_id: int, lang: str) -> str | None:
+        """Hold a place for a photo being downloaded, so that concurrent arrivals
+        cannot overshoot the limits; None if admitted (then ``_release`` later)."""
+        async with self._admission:
+            refusal = await self._refusal(user_id, lang)
+            if refusal is None:
+                self._reserved[user_id] += 1
+            return refusal
+
+    def _release(self, user_id: int) -> None:
+        self._reserved[user_id] -= 1
+        if self._reserved[user_id] <= 0:
+            del self._reserved[user_id]
 
     async def _refusal(self, user_id: int, lang: str) -> str | None:
         s = self.settings
-        if await self.store.count_active(user_id) >= s.max_jobs_per_user:
+        mine = self._reserved.get(user_id, 0)
+        if await self.store.count_active(user_id) + mine >= s.max_jobs_per_user:
             return text(lang, "limit_in_flight", n=s.max_jobs_per_user)
         since = datetime.now(UTC) - DAY
-        if await self.store.count_jobs_since(user_id, since) >= s.max_photos_per_day:
+        if await self.store.count_jobs_since(user_id, since) + mine >= s.max_photos_per_day:
             return text(lang, "limit_daily", n=s.max_photos_per_day)
-        if await self.store.count_active() >= s.max_queue:
+        if await self.store.count_active() + sum(self._reserved.values()) >= s.max_queue:
             return text(lang, "busy")
         return None
 
@@ -375,13 +396,14 @@ class Studio:
             return Answer(text(lang, "not_yours"), alert=True)
         if not await self.store.photo_in_use(job.photo_path):
             return Answer(text(lang, "expired"), alert=True)
-        async with self._user_locks[who.id]:
-            refusal = await self._refusal(who.id, lang)
-            if refusal:
-                return Answer(refusal, alert=True)
-            await self._enqueue(
-                who.id, job.chat_id, job.photo_path, seed=secrets.randbelow(2**31), lang=lang
-            )
+        refusal = await self._reserve(who.id, lang)
+        if refusal:
+            return Answer(refusal, alert=True)
+        try:
+            seed = secrets.randbelow(2**31)
+            await self._enqueue(who.id, job.chat_id, job.photo_path, seed=seed, lang=lang)
+        finally:
+            self._release(who.id)
         return Answer("")
 
     async def cancel(self, who: Person, job_id: int) -> Answer:
