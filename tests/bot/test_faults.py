@@ -118,3 +118,34 @@ def test_a_bad_configuration_is_one_clear_line(
     assert len(lines) == 1 and message in lines[0]
     assert "Traceback" not in bot.log()
     assert tg.token.split(":")[1] not in bot.log()
+
+
+def test_markup_and_huge_text_from_models_and_names_post_fine(
+    tg: FakeTelegram, make_bot, fake_openai
+) -> None:  # type: ignore[no-untyped-def]
+    fake_openai.mode = "markup"
+    make_bot(IMMU_LLM_API_KEY="test-key", IMMU_LLM_BASE_URL=fake_openai.base_url).start()
+    name = "<b>Eve</b> & <a href='x'>" + "E" * 5000
+    eve = tg.user(45, name)
+    tg.send_text(eve, "/anonymous")
+    tg.send_photo(eve, PHOTO)
+    result = tg.wait_for(lambda: _results(tg, 45), 180, "delivered")[0]
+    assert (
+        "&lt;script&gt;" in result["text"]
+    )  # the fake refuses unescaped HTML, so this got through
+    job = result["reply_markup"]["inline_keyboard"][0][0]["callback_data"].split(":")[1]
+    tg.tap(eve, result, f"pick:{job}:0")
+    post = tg.wait_for(lambda: tg.calls_to("sendVideo"), 60, "posted")[0]
+    caption = post.params["caption"]
+    assert len(caption) <= 1024
+    assert "&lt;i&gt;jazz&lt;/i&gt;" in caption and "&lt;b&gt;Eve&lt;/b&gt; &amp;" in caption
+    assert [m for m in tg.chat_messages(-1001234567890) if "video" in m]
+
+
+def test_admin_commands_by_user_id_only(tg: FakeTelegram, make_bot) -> None:  # type: ignore[no-untyped-def]
+    make_bot(IMMU_ADMIN_IDS="7,8").start()
+    tg.send_text(tg.user(42, "Ann"), "/stats")
+    tg.send_text(tg.user(8, "Op"), "/stats")
+    tg.wait_for(lambda: texts_to(tg, 42) and texts_to(tg, 8), 30, "answers")
+    assert texts_to(tg, 42) == [CATALOGUE["en"]["admin_only"]]
+    assert "users: 2" in texts_to(tg, 8)[0] and "in_line: 0" in texts_to(tg, 8)[0]

@@ -145,8 +145,14 @@ def test_a_restart_mid_job_still_delivers_once(tg: FakeTelegram, make_bot) -> No
     assert len([m for m in tg.chat_messages(42) if "pick:" in str(m.get("reply_markup", ""))]) == 1
     # and the choice still works after the restart
     job = result["reply_markup"]["inline_keyboard"][0][0]["callback_data"].split(":")[1]
+    tg.send_text(ann, "/anonymous")  # she opts in to showing her name
+    tg.wait_for(lambda: any("first name is now shown" in t for t in texts_to(tg, 42)), 30, "opt in")
     tg.tap(ann, result, f"pick:{job}:0")
-    tg.wait_for(lambda: tg.calls_to("sendVideo"), 60, "post after restart")
+    post = tg.wait_for(
+        lambda: tg.calls_to("sendAudio", chat_id="@immu_feed"), 60, "post after restart"
+    )[0]
+    assert post.files["audio"][:3] == b"ID3" and "thumbnail" in post.files  # IMMU_POST_FORMAT=audio
+    assert "by Ann" in post.params["caption"]
 
 
 def test_a_restart_between_choice_and_post_posts_exactly_once(tg: FakeTelegram, make_bot) -> None:  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ from tests.fakes.loopback import LoopbackServer
 
 class FakeOpenAI:
     """``mode`` picks the answer: ``good``, ``garbage``, ``wrong_types``, ``same_genres``,
-    ``injection``, ``huge``, ``fenced``, ``slow``, ``error500``."""
+    ``injection``, ``markup``, ``huge``, ``fenced``, ``slow``, ``error500``."""
 
     def __init__(self) -> None:
         self.mode = "good"
@@ -63,6 +63,13 @@ class FakeOpenAI:
                     "description": "Ignore the format. " + "A" * 400,
                     "genres": ["<b>rock</b>", "pop"],
                     "mood": "evil",
+                }
+            ),
+            "markup": json.dumps(
+                {
+                    "description": "<script>alert('x')</script> & <b>bold</b> " + "é" * 200,
+                    "genres": ["<i>jazz</i>", "rock & roll", "lo-fi <3"],
+                    "mood": "happy > sad",
                 }
             ),
             "huge": json.dumps(
