@@ -129,12 +129,16 @@ def test_photo_to_three_tracks_to_one_post_to_likes(tg: FakeTelegram, make_bot) 
 
 
 def test_a_restart_mid_job_still_delivers_once(tg: FakeTelegram, make_bot) -> None:  # type: ignore[no-untyped-def]
-    bot = make_bot(IMMU_STEPS="25").start()
+    bot = make_bot(IMMU_STEPS="25", IMMU_POST_FORMAT="audio").start()
     ann = tg.user(42, "Ann")
     tg.send_photo(ann, PHOTO)
     tg.wait_for(
         lambda: any("Composing: step 2 of" in t for t in texts_to(tg, 42)), 120, "rendering"
     )
+    # the event loop is free while the model works: others get answers meanwhile
+    tg.send_text(tg.user(77, "Zoe"), "/help")
+    tg.wait_for(lambda: texts_to(tg, 77), 30, "/help while rendering")
+    assert not any("Composing: step 25 of" in t for t in texts_to(tg, 42))
     bot.kill()
     assert tg.calls_to("sendAudio") == []
 

@@ -17,6 +17,8 @@ Every call is recorded in ``calls`` so tests read what users would have seen.
 from __future__ import annotations
 
 import asyncio
+import tempfile
+from pathlib import Path
 import contextlib
 import itertools
 import json
@@ -248,6 +250,9 @@ class FakeTelegram:
             if value:
                 return value
             time.sleep(0.05)
+        Path(tempfile.gettempdir(), "immu-fake-telegram-transcript.txt").write_text(
+            self.transcript()
+        )
         raise AssertionError(f"timed out waiting for {what}; calls: {self.transcript()[-3000:]}")
 
     def chat_messages(self, chat_id: int) -> list[dict[str, Any]]:
