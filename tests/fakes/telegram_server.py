@@ -17,15 +17,15 @@ Every call is recorded in ``calls`` so tests read what users would have seen.
 from __future__ import annotations
 
 import asyncio
-import tempfile
-from pathlib import Path
 import contextlib
 import itertools
 import json
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
