@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from telegram import Bot, InputFile, Message
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest, TelegramError
 
@@ -28,6 +28,7 @@ class Feed:
         self.chat: int | str = _chat_ref(settings.channel or "")
         self.chat_id: int | None = self.chat if isinstance(self.chat, int) else None
         self.username: str | None = self.chat[1:] if isinstance(self.chat, str) else None
+        self.bot_username: str | None = None  # known once Telegram answered getMe
 
     @property
     def display_name(self) -> str:
@@ -68,9 +69,26 @@ class Feed:
             caption = "\n\n".join(parts)
         return caption[:CAPTION_LIMIT]
 
-    async def publish(self, job: Job, track: TrackRow, user: User, composer: Composer) -> Message:
+    def buttons(self, post_id: int) -> InlineKeyboardMarkup | None:
+        """Under each post: remix it, or make your own (deep links into the private chat)."""
+        if not self.bot_username:
+            return None
+        base = f"https://t.me/{self.bot_username}?start="
+        return InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(text("en", "button_remix"), url=f"{base}remix-{post_id}"),
+                    InlineKeyboardButton(text("en", "button_make_yours"), url=f"{base}make"),
+                ]
+            ]
+        )
+
+    async def publish(
+        self, post_id: int, job: Job, track: TrackRow, user: User, composer: Composer
+    ) -> Message:
         """One channel post of the chosen track (video or audio, per ``IMMU_POST_FORMAT``)."""
         caption = self.caption(job, track, user)
+        markup = self.buttons(post_id)
         mp3 = _read(track.mp3_path)
         cover = _read(job.cover_path or "")
         if self.settings.post_format == "video":
@@ -82,6 +100,7 @@ class Feed:
                 parse_mode=ParseMode.HTML,
                 supports_streaming=True,
                 duration=round(track.duration_s),
+                reply_markup=markup,
             )
         return await self.bot.send_audio(
             self.chat,
@@ -92,6 +111,7 @@ class Feed:
             performer="IMMU",
             thumbnail=InputFile(cover, filename="cover.jpg"),
             duration=round(track.duration_s),
+            reply_markup=markup,
         )
 
     async def remove(self, message_id: int) -> None:

@@ -47,8 +47,13 @@ async def _reply(update: Update, answer: Answer) -> None:
 
 
 async def start(update: Update, context: Context) -> None:
-    """/start and /help: what the bot does, in the person's language."""
-    await _reply(update, await _studio(context).welcome(_person(update)))
+    """/start and /help; /start remix-<post> comes from the Remix button under a post."""
+    studio, who = _studio(context), _person(update)
+    payload = context.args[0] if context.args else ""
+    if payload.startswith("remix-") and payload[6:].isdigit():
+        await _reply(update, await studio.remix(who, int(payload[6:])))
+        return
+    await _reply(update, await studio.welcome(who))
 
 
 async def photo(update: Update, context: Context) -> None:

@@ -77,6 +77,10 @@ EN: dict[str, str] = {
     "post_caption": "<b>{description}</b>\n{genre} · {mood}",
     "post_by": "by {name}",
     "post_description": "Photo: {photo}\nMusic: {music}",
+    "button_remix": "Remix this track",
+    "button_make_yours": "Make your own",
+    "remix_gone": "That post is no longer in the channel, so it cannot be remixed.",
+    "digest": "<b>This week's most liked tracks on IMMU</b>\n{lines}",
 }
 
 KO: dict[str, str] = {
@@ -148,6 +152,10 @@ KO: dict[str, str] = {
     "post_caption": "<b>{description}</b>\n{genre} · {mood}",
     "post_by": "만든 사람: {name}",
     "post_description": "사진: {photo}\n음악: {music}",
+    "button_remix": "이 곡 리믹스",
+    "button_make_yours": "나도 만들기",
+    "remix_gone": "이 게시물은 채널에 없어서 리믹스할 수 없어요.",
+    "digest": "<b>이번 주 IMMU 인기곡</b>\n{lines}",
 }
 
 CATALOGUE = {"en": EN, "ko": KO}

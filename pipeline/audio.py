@@ -30,14 +30,32 @@ class AudioRenderer:
     def render(self, images: list[Image.Image], *, seed: int = 0) -> list[np.ndarray]:
         return audio_from_images(images, device=self.device, n_iter=self.n_iter, seed=seed)
 
-    def extend(self, audio: np.ndarray, seconds: float) -> np.ndarray:
-        """Loop a clip with equal-power crossfades up to ``seconds`` (no click at the seams)."""
+    @staticmethod
+    def clips_needed(seconds: float) -> int:
+        """How many consecutive clips make ``seconds`` of audio plus one crossfade to spare."""
+        clip, fade = 511 * HOP_LENGTH, int(CROSSFADE_S * SAMPLE_RATE)
+        target = int(seconds * SAMPLE_RATE) + fade
+        count = 1
+        while count * clip - (count - 1) * fade < target:
+            count += 1
+        return count
+
+    @staticmethod
+    def join(clips: list[np.ndarray], seconds: float) -> np.ndarray:
+        """Consecutive clips -> one track of ``seconds``: equal-power crossfades at each
+        join (no click), and an ending that flows back into the start (loopable)."""
         fade = int(CROSSFADE_S * SAMPLE_RATE)
-        target = int(seconds * SAMPLE_RATE)
-        out = audio.copy()
         t = np.linspace(0, np.pi / 2, fade, dtype=np.float32)
         fade_out, fade_in = np.cos(t), np.sin(t)
-        while len(out) < target:
-            seam = out[-fade:] * fade_out + audio[:fade] * fade_in
-            out = np.concatenate([out[:-fade], seam, audio[fade:]])
-        return out[:target]
+        out = clips[0]
+        for clip in clips[1:]:
+            seam = out[-fade:] * fade_out + clip[:fade] * fade_in
+            out = np.concatenate([out[:-fade], seam, clip[fade:]])
+        target = int(seconds * SAMPLE_RATE)
+        if len(out) < target + fade:
+            raise ValueError(f"{len(clips)} clips are too short for {seconds} s")
+        # The samples after the end fade into the start: playing on from the last
+        # sample to the first continues the music instead of jumping.
+        track = out[:target].copy()
+        track[:fade] = out[target : target + fade] * fade_out + track[:fade] * fade_in
+        return track

@@ -8,6 +8,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from PIL import Image
+
 from pipeline.audio import AudioRenderer
 from pipeline.brief import BriefWriter
 from pipeline.captioner import Captioner
@@ -28,6 +30,8 @@ from pipeline.photo import clean_jpeg, load_photo
 log = logging.getLogger(__name__)
 
 N_TRACKS = 3
+CONTINUE_STRENGTH = 0.6  # how much a next clip may depart from the previous one
+REMIX_STRENGTH = 0.5  # a remix keeps half of the original spectrogram
 
 
 @dataclass(frozen=True)
@@ -116,25 +120,51 @@ class Pipeline:
         brief = self.briefs.write(captions, mood, image_jpeg=vision)
         lap("brief")
 
-        # 4. three spectrograms in one diffusion batch
+        # 4. three spectrograms in one diffusion batch (or three variations of a remixed one)
+        genres = list(brief.genres)
         prompts = [brief.prompt(i) for i in range(N_TRACKS)]
         seeds = [options.seed * N_TRACKS + i for i in range(N_TRACKS)]
         on_progress(Progress(Stage.MUSIC))
+        on_step = lambda k, n: on_progress(Progress(Stage.MUSIC, k, n))  # noqa: E731
+        if options.remix_png is not None:
+            source = Image.open(io.BytesIO(options.remix_png)).convert("RGB")
+            genres = [options.remix_genre or brief.genres[0]] * N_TRACKS
+            prompts = [options.remix_prompt or prompts[0]] * N_TRACKS
+            images = self.generator.vary(
+                [source] * N_TRACKS,
+                prompts,
+                seeds,
+                strength=REMIX_STRENGTH,
+                steps=options.steps,
+                on_step=on_step,
+            )
+        else:
+            images = self.generator.render(prompts, seeds, steps=options.steps, on_step=on_step)
+        # longer tracks: each next clip grows from the previous one (img2img), like Riffusion
         duration = options.duration_s or self.config.duration_s
-        images = self.generator.render(
-            prompts,
-            seeds,
-            steps=options.steps,
-            on_step=lambda k, n: on_progress(Progress(Stage.MUSIC, k, n)),
-        )
+        segments = [images]
+        if duration > self.audio.clip_seconds:
+            for k in range(1, self.audio.clips_needed(duration)):
+                segments.append(
+                    self.generator.vary(
+                        segments[-1],
+                        prompts,
+                        [seed + 7919 * k for seed in seeds],
+                        strength=CONTINUE_STRENGTH,
+                        steps=options.steps,
+                        on_step=on_step,
+                    )
+                )
         lap("music")
 
-        # 5. spectrograms -> waveforms, all tracks at once
+        # 5. spectrograms -> waveforms, all tracks of a segment at once
         on_progress(Progress(Stage.AUDIO))
-        waves = self.audio.render(images, seed=options.seed)
+        rendered = [self.audio.render(segment, seed=options.seed) for segment in segments]
+        if len(rendered) == 1:
+            waves = rendered[0]
+        else:
+            waves = [self.audio.join([r[i] for r in rendered], duration) for i in range(N_TRACKS)]
         lap("audio")
-        if duration > self.audio.clip_seconds + 0.5:
-            waves = [self.audio.extend(w, duration) for w in waves]
 
         # 6. MP3s with tags and cover art, encoded in parallel
         on_progress(Progress(Stage.ENCODE))
@@ -143,8 +173,8 @@ class Pipeline:
                 lambda i: self.encoder.mp3(
                     waves[i],
                     cover_jpeg=cover,
-                    title=f"IMMU {i + 1} - {brief.genres[i]}",
-                    genre=brief.genres[i],
+                    title=f"IMMU {i + 1} - {genres[i]}",
+                    genre=genres[i],
                 ),
                 range(N_TRACKS),
             )
@@ -154,7 +184,7 @@ class Pipeline:
         tracks = tuple(
             Track(
                 index=i,
-                genre=brief.genres[i],
+                genre=genres[i],
                 prompt=prompts[i],
                 seed=seeds[i],
                 mp3=mp3s[i],

@@ -37,6 +37,9 @@ class ComposeOptions:
     seed: int = 0
     steps: int | None = None  # None: the configured default
     duration_s: float | None = None  # None: the configured default (5 / 10 / 20 s)
+    remix_png: bytes | None = field(default=None, repr=False)  # a track's spectrogram to vary
+    remix_prompt: str | None = None
+    remix_genre: str | None = None
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,11 @@ class SpectrogramGenerator:
         guidance: float,
         scheduler: str = "default",
     ) -> None:
-        from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
+        from diffusers import (
+            DPMSolverMultistepScheduler,
+            StableDiffusionImg2ImgPipeline,
+            StableDiffusionPipeline,
+        )
 
         try:
             pipe = StableDiffusionPipeline.from_pretrained(
@@ -41,6 +45,9 @@ class SpectrogramGenerator:
             pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
         pipe.set_progress_bar_config(disable=True)
         self.pipe = pipe.to(device)
+        # img2img shares every weight with the text-to-image pipeline: no extra memory
+        self.img2img = StableDiffusionImg2ImgPipeline(**self.pipe.components)
+        self.img2img.set_progress_bar_config(disable=True)  # type: ignore[attr-defined]
         self.device, self.steps, self.guidance = device, steps, guidance
 
     def render(
@@ -66,6 +73,40 @@ class SpectrogramGenerator:
             guidance_scale=self.guidance,
             width=IMAGE_SIZE,
             height=IMAGE_SIZE,
+            generator=generators,
+            callback_on_step_end=_step_end,
+        )
+        return list(result.images)
+
+    def vary(
+        self,
+        images: list[Image.Image],
+        prompts: list[str],
+        seeds: list[int],
+        *,
+        strength: float,
+        steps: int | None = None,
+        on_step: Callable[[int, int], None] | None = None,
+    ) -> list[Image.Image]:
+        """img2img: each image re-rendered towards its prompt, keeping ``1 - strength`` of it.
+
+        Riffusion makes long audio and variations this way: the next clip starts from
+        the previous spectrogram, so rhythm and timbre carry over.
+        """
+        generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+
+        def _step_end(pipe: object, i: int, t: object, kwargs: dict) -> dict:
+            if on_step is not None:
+                total = getattr(pipe, "num_timesteps", 0) or 1
+                on_step(min(i + 1, total), total)
+            return kwargs
+
+        result = self.img2img(  # type: ignore[operator]
+            prompts,
+            image=[image.convert("RGB") for image in images],
+            strength=strength,
+            num_inference_steps=steps or self.steps,
+            guidance_scale=self.guidance,
             generator=generators,
             callback_on_step_end=_step_end,
         )

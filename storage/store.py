@@ -82,6 +82,14 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (post_id, emoji)
     );
     """,
+    # 2: remixes of channel posts, and small facts such as when the last digest went out
+    """
+    ALTER TABLE jobs ADD COLUMN remix_post_id INTEGER;
+    CREATE TABLE meta (
+        key    TEXT PRIMARY KEY,
+        value  TEXT NOT NULL
+    );
+    """,
 ]
 
 ACTIVE = ("queued", "running")
@@ -118,6 +126,7 @@ class Job:
     brief: str | None
     cover_path: str | None
     created_at: str
+    remix_post_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -267,12 +276,19 @@ class Store:
 
     # --- jobs ---
 
-    async def create_job(self, user_id: int, chat_id: int, photo_path: str, seed: int) -> Job:
+    async def create_job(
+        self,
+        user_id: int,
+        chat_id: int,
+        photo_path: str,
+        seed: int,
+        remix_post_id: int | None = None,
+    ) -> Job:
         now = _now()
         job_id = await self._insert(
-            """INSERT INTO jobs (user_id, chat_id, photo_path, seed, status, created_at, updated_at)
-               VALUES (?, ?, ?, ?, 'queued', ?, ?)""",
-            (user_id, chat_id, photo_path, seed, now, now),
+            """INSERT INTO jobs (user_id, chat_id, photo_path, seed, status, created_at, updated_at,
+               remix_post_id) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)""",
+            (user_id, chat_id, photo_path, seed, now, now, remix_post_id),
         )
         job = await self.get_job(job_id)
         assert job is not None
@@ -495,6 +511,16 @@ class Store:
             params * 4,
         )
         return [row["path"] for row in rows]
+
+    async def get_meta(self, key: str) -> str | None:
+        row = await self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(row["value"]) if row else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._write(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     async def photo_in_use(self, photo_path: str) -> bool:
         (count,) = await self._one("SELECT COUNT(*) FROM jobs WHERE photo_path = ?", (photo_path,))

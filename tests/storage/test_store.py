@@ -35,10 +35,28 @@ async def test_schema_is_migrated_once_and_readable_with_sqlite3(tmp_path: Path)
     s = await Store.open(tmp_path / "a.db")  # again: no error, same version
     await s.close()
     with sqlite3.connect(tmp_path / "a.db") as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"users", "jobs", "tracks", "posts", "reactions"} <= tables
+    assert {"users", "jobs", "tracks", "posts", "reactions", "meta"} <= tables
+
+
+async def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
+    from storage.store import MIGRATIONS
+
+    with sqlite3.connect(tmp_path / "old.db") as db:
+        db.executescript(MIGRATIONS[0] + "PRAGMA user_version=1;")
+        db.execute("INSERT INTO users (id, created_at) VALUES (1, 'x')")
+        db.execute(
+            "INSERT INTO jobs (user_id, chat_id, photo_path, seed, status, created_at, updated_at)"
+            " VALUES (1, 1, 'p', 0, 'queued', 'x', 'x')"
+        )
+    store = await Store.open(tmp_path / "old.db")
+    (job,) = await store.unfinished_jobs()
+    assert job.remix_post_id is None
+    await store.set_meta("last_digest", "2026-01-01")
+    assert await store.get_meta("last_digest") == "2026-01-01"
+    await store.close()
 
 
 async def test_queue_positions_follow_acceptance_order(store: Store) -> None:
