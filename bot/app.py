@@ -23,7 +23,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import handlers
+from bot import handlers, metrics
 from bot.files import FileStore
 from bot.studio import Studio
 from immu.settings import Settings
@@ -107,7 +107,7 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
         store = await Store.open(settings.db_path)
     except (OSError, StoreError) as exc:
         raise StartupError(f"data directory {settings.data_dir} is not usable: {exc}") from exc
-    composer = composer or LocalComposer(settings.pipeline_config())
+    composer = composer or _composer(settings)
     try:
         try:
             await app.initialize()  # getMe: checks the token
@@ -118,6 +118,7 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
         except NetworkError as exc:
             raise StartupError(f"cannot reach the Bot API at {settings.telegram_api_url}") from exc
         studio = Studio(settings, store, files, composer, app.bot)
+        studio.feed.bot_username = app.bot.username
         app.bot_data["studio"] = studio
         await _check_channel(app, studio)
         log.info("loading models")
@@ -130,7 +131,11 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
             drop_pending_updates=False,
         )
         await studio.resume()
-        workers = [asyncio.create_task(studio.run()), asyncio.create_task(studio.housekeeping())]
+        lanes = settings.lanes if settings.composer == "ray" else 1
+        workers = [asyncio.create_task(studio.run()) for _ in range(lanes)]
+        workers.append(asyncio.create_task(studio.housekeeping()))
+        if settings.metrics_port:
+            metrics.serve(settings.metrics_host, settings.metrics_port)
         log.info("bot ready username=@%s channel=%s", app.bot.username, studio.feed.display_name)
         await stop.wait()
         log.info("stopping")
@@ -148,6 +153,15 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
             log.debug("shutdown reason=%s", exc)
         await composer.close()
         await store.close()
+
+
+def _composer(settings: Settings) -> Composer:
+    """IMMU_COMPOSER: local (this process, one GPU lane) or ray (GPU workers)."""
+    if settings.composer == "ray":
+        from pipeline.ray_composer import RayComposer
+
+        return RayComposer(address=settings.ray_address, max_attempts=settings.max_attempts)
+    return LocalComposer(settings.pipeline_config())
 
 
 def run_bot(settings: Settings) -> int:

@@ -21,7 +21,7 @@ from telegram import Bot, InputFile, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
-from bot import keyboards
+from bot import keyboards, metrics
 from bot.feed import Feed
 from bot.files import FileStore
 from bot.progress import ProgressMessage
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 RETENTION_EVERY_S = 3600.0
 DAY = timedelta(days=1)
+DIGEST_WINDOW = timedelta(days=7)  # the digest lists the week's most liked, whenever it runs
 
 
 @dataclass(frozen=True)
@@ -170,9 +171,16 @@ class Studio:
         return None
 
     async def _enqueue(
-        self, user_id: int, chat_id: int, photo_path: str, *, seed: int, lang: str
+        self,
+        user_id: int,
+        chat_id: int,
+        photo_path: str,
+        *,
+        seed: int,
+        lang: str,
+        remix_post_id: int | None = None,
     ) -> Job:
-        job = await self.store.create_job(user_id, chat_id, photo_path, seed)
+        job = await self.store.create_job(user_id, chat_id, photo_path, seed, remix_post_id)
         position = await self.store.queue_position(job.id)
         log.info("job accepted job=%d user=%s position=%d", job.id, _uid(user_id), position)
         message = await self._say(
@@ -198,12 +206,16 @@ class Studio:
         """The job loop: one job at a time on the composer's lane; delivery runs beside it."""
         while True:
             job_id = await self.queue.get()
+            metrics.QUEUE.set(self.queue.qsize())
+            metrics.IN_FLIGHT.inc()
             try:
                 await self._run_one(job_id)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("job crashed job=%d", job_id)
+            finally:
+                metrics.IN_FLIGHT.dec()
 
     async def _run_one(self, job_id: int) -> None:
         job = await self.store.get_job(job_id)
@@ -223,7 +235,11 @@ class Studio:
         started = time.perf_counter()
         try:
             photo = self.files.read(job.photo_path)
-            options = ComposeOptions(seed=job.seed)
+            options = await self._options(job)
+            if options is None:
+                await progress.close()
+                await self._fail(job, lang, "remix_gone", "remixed post deleted")
+                return
             composition = await self.composer.compose(
                 ComposeRequest(job.id, photo, options), progress.on_event
             )
@@ -244,6 +260,7 @@ class Studio:
         seconds = time.perf_counter() - started
         for stage, value in composition.seconds.items():
             self.stage_seconds[stage] = value
+            metrics.STAGE_SECONDS.labels(stage).observe(value)
         log.info(
             "job composed job=%d seconds=%.2f brief=%s", job.id, seconds, composition.brief.source
         )
@@ -256,6 +273,22 @@ class Studio:
         saved = await self.store.get_job(job.id)
         assert saved is not None
         self._spawn(self._deliver(saved))
+
+    async def _options(self, job: Job) -> ComposeOptions | None:
+        """A plain job, or a remix: three variations of a channel post's spectrogram.
+        None when the remixed post has been deleted meanwhile."""
+        if job.remix_post_id is None:
+            return ComposeOptions(seed=job.seed)
+        post = await self.store.get_post(job.remix_post_id)
+        if post is None:
+            return None
+        track = next(t for t in await self.store.tracks(post.job_id) if t.idx == post.track_idx)
+        return ComposeOptions(
+            seed=job.seed,
+            remix_png=self.files.read(track.png_path),
+            remix_prompt=track.prompt,
+            remix_genre=track.genre,
+        )
 
     async def _save(self, job: Job, composition: Composition) -> None:
         tracks = []
@@ -271,6 +304,7 @@ class Studio:
         await self.store.save_result(job.id, captions, brief, cover, tracks)
 
     async def _fail(self, job: Job, lang: str, key: str, reason: str) -> None:
+        metrics.JOBS.labels("failed").inc()
         await self.store.set_job_status(job.id, "failed", error=reason[:500])
         log.info("job failed job=%d reason=%s", job.id, reason[:200])
         await self._edit_or_say(job.chat_id, job.status_message_id, text(lang, key))
@@ -318,6 +352,7 @@ class Studio:
             self.queue.put_nowait(job.id)
             return
         await self.store.set_job_status(job.id, "delivered")
+        metrics.JOBS.labels("delivered").inc()
         await self._edit_or_say(
             job.chat_id, job.status_message_id, text(lang, "delivered"), send_if_missing=False
         )
@@ -355,7 +390,7 @@ class Studio:
         track = next(t for t in await self.store.tracks(job.id) if t.idx == post.track_idx)
         await self.store.count_post_attempt(post.id)
         try:
-            message = await self.feed.publish(job, track, user, self.composer)
+            message = await self.feed.publish(post.id, job, track, user, self.composer)
         except TelegramError as exc:
             log.warning("channel post failed post=%d reason=%s", post.id, exc)
             return None
@@ -507,6 +542,64 @@ class Studio:
         await self.store.set_language(who.id, new)
         return Answer(text(new, "lang_set"))
 
+    async def remix(self, who: Person, post_id: int) -> Answer:
+        """A reader tapped "Remix" under a post: three variations of that track, for them."""
+        _, lang = await self.person(who)
+        post = await self.store.get_post(post_id)
+        original = (
+            await self.store.get_job(post.job_id) if post and post.status == "posted" else None
+        )
+        if original is None:
+            return Answer(text(lang, "remix_gone"))
+        refusal = await self._reserve(who.id, lang)
+        if refusal:
+            return Answer(refusal)
+        try:
+            seed = secrets.randbelow(2**31)
+            await self._enqueue(
+                who.id,
+                who.chat_id,
+                original.photo_path,
+                seed=seed,
+                lang=lang,
+                remix_post_id=post_id,
+            )
+        finally:
+            self._release(who.id)
+        log.info("remix accepted post=%d user=%s", post_id, _uid(who.id))
+        return Answer("")
+
+    async def digest_if_due(self) -> bool:
+        """Post the most liked tracks of the period to the channel, once per period."""
+        every = self.settings.digest_every_h
+        if every <= 0:
+            return False
+        now = datetime.now(UTC)
+        last = await self.store.get_meta("last_digest")
+        if last is None:  # the first period starts when the bot first runs
+            await self.store.set_meta("last_digest", now.isoformat())
+            return False
+        since = datetime.fromisoformat(last)
+        if now - since < timedelta(hours=every):
+            return False
+        posts = await self.store.top_posts(now - DIGEST_WINDOW, limit=5)
+        if posts:
+            lines = "\n".join(
+                text("en", "top_line", rank=i + 1, url=self.feed.url(p.channel_message_id or 0), genre=p.genre, likes=p.likes)
+                for i, p in enumerate(posts)
+            )  # fmt: skip
+            try:
+                await self.bot.send_message(
+                    self.feed.chat, raw("en", "digest", lines=lines), parse_mode=ParseMode.HTML,
+                    disable_web_page_preview=True,
+                )  # fmt: skip
+            except TelegramError as exc:
+                log.warning("digest failed reason=%s", exc)
+                return False
+            log.info("digest posted posts=%d", len(posts))
+        await self.store.set_meta("last_digest", now.isoformat())
+        return bool(posts)
+
     async def welcome(self, who: Person) -> Answer:
         _, lang = await self.person(who)
         return Answer(text(lang, "start", name=who.first_name, channel=self.feed.display_name))
@@ -533,10 +626,17 @@ class Studio:
             return Answer(text(lang, "admin_only"))
         counts = await self.store.stats()
         counts["in_line"] = self.queue.qsize()
+        counts["workers_alive"] = self.workers_alive()
         counts["uptime_s"] = int(time.monotonic() - self.started)
         lines = [f"{k}: {v}" for k, v in sorted(counts.items())]
         lines += [f"last {k}_s: {v:.2f}" for k, v in self.stage_seconds.items()]
         return Answer(text(lang, "stats", lines="\n".join(lines)))
+
+    def workers_alive(self) -> int:
+        workers = getattr(self.composer, "workers", None)
+        alive = int(workers()) if callable(workers) else 1
+        metrics.WORKERS.set(alive)
+        return alive
 
     async def housekeeping(self) -> None:
         """Background: retry refused posts often, drop old unchosen tracks hourly."""
@@ -544,6 +644,7 @@ class Studio:
         while True:
             try:
                 await self.retry_pending_posts()
+                await self.digest_if_due()
                 if time.monotonic() - last_retention > RETENTION_EVERY_S:
                     last_retention = time.monotonic()
                     paths = await self.store.expire_unchosen(self.settings.retention_days)

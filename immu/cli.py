@@ -95,6 +95,12 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bot", help="run the Telegram bot (and the pipeline in-process)")
     p.set_defaults(run=_bot)
 
+    p = sub.add_parser("worker", help="serve the pipeline to the bot from a Ray cluster")
+    p.add_argument("--address", default=None, help="Ray address (default: IMMU_RAY_ADDRESS)")
+    p.add_argument("--workers", type=int, default=None, help="actors here (default: one per GPU)")
+    p.add_argument("--name", default=None, help="this host's name in actor names")
+    p.set_defaults(run=_worker)
+
     p = sub.add_parser("backup", help="online, consistent copy of the store")
     p.add_argument("path", type=Path)
     p.set_defaults(run=_backup)
@@ -260,6 +266,46 @@ def _bot(args: argparse.Namespace, settings: object) -> int:
     from bot.app import run_bot
 
     return run_bot(settings)  # type: ignore[arg-type]
+
+
+def _worker(args: argparse.Namespace, settings: object) -> int:
+    import signal
+    import socket
+    import threading
+
+    import torch
+
+    from immu.settings import Settings
+
+    assert isinstance(settings, Settings)
+    try:
+        import ray
+
+        from pipeline.ray_composer import NAMESPACE, start_workers
+    except ImportError as exc:
+        raise CliError("Ray is not installed: pip install -e '.[ray]'", EXIT_FAILED) from exc
+    gpus = torch.cuda.device_count()
+    count = args.workers or max(1, gpus)
+    try:
+        ray.init(
+            address=args.address or settings.ray_address,
+            namespace=NAMESPACE,
+            logging_level=logging.WARNING,
+        )
+    except (ConnectionError, RuntimeError) as exc:
+        raise CliError(f"cannot join the Ray cluster: {exc}", EXIT_FAILED) from exc
+    name = args.name or f"{socket.gethostname()}-{os.getpid()}"
+    actors = start_workers(
+        settings.pipeline_config(), count=count, gpus_per_worker=1 if gpus else 0, name=name
+    )
+    print(f"immu worker {name}: {len(actors)} pipeline actor(s) serving", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    for actor in actors:
+        ray.kill(actor)
+    return 0
 
 
 def _backup(args: argparse.Namespace, settings: object) -> int:

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     progress_edit_s: float = Field(2.0, ge=0.2)
     poll_timeout_s: int = Field(30, ge=0, le=50)
     post_retry_s: float = Field(30.0, ge=0.5)
+    digest_every_h: float = Field(168.0, ge=0.0)
 
     # --- limits ---
     max_jobs_per_user: int = Field(2, ge=1)
@@ -68,7 +69,13 @@ class Settings(BaseSettings):
     # --- storage and operations ---
     data_dir: Path = Path("data")
     retention_days: int = Field(30, ge=1)
-    composer: Literal["local"] = "local"
+    composer: Literal["local", "ray"] = "local"
+    ray_address: str = Field(
+        "auto", validation_alias=AliasChoices("IMMU_RAY_ADDRESS", "RAY_ADDRESS")
+    )
+    lanes: int = Field(8, ge=1, le=256)
+    metrics_port: int = Field(0, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
 
     @field_validator("admin_ids", mode="before")

@@ -1,0 +1,145 @@
+"""Scale out: a local Ray cluster (head + two `immu worker` processes on 127.0.0.1, token
+authentication on) serves the bot; jobs spread, survive a killed worker and a killed bot."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.bot.harness import BotProcess
+from tests.conftest import EXAMPLE_PHOTO, ROOT
+from tests.fakes.telegram_server import FakeTelegram
+
+PHOTO = EXAMPLE_PHOTO.read_bytes()
+ray = pytest.importorskip("ray")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Cluster:
+    def __init__(self, tmp: Path, models: dict[str, str]) -> None:
+        self.port = _free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            **models,
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN": secrets.token_hex(16),
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "IMMU_DEVICE": "cpu",
+            "IMMU_STEPS": "6",
+            "IMMU_GRIFFIN_LIM_ITERS": "1",
+            "HF_HUB_OFFLINE": "1",
+        }
+        self.tmp = tmp
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        subprocess.run(
+            ["ray", "start", "--head", "--node-ip-address=127.0.0.1", f"--port={self.port}",
+             "--num-cpus=4", "--include-dashboard=false", "--disable-usage-stats"],
+            env=self.env, check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        for name in ("w1", "w2"):
+            log = open(self.tmp / f"worker-{name}.log", "wb")  # noqa: SIM115
+            self.workers.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "immu.cli",
+                        "worker",
+                        "--address",
+                        self.address,
+                        "--workers",
+                        "1",
+                        "--name",
+                        name,
+                    ],
+                    env=self.env,
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=log,
+                )
+            )
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            logs = [
+                (self.tmp / f"worker-{n}.log").read_text(errors="replace") for n in ("w1", "w2")
+            ]
+            if all("serving" in text for text in logs):
+                return
+            time.sleep(0.5)
+        raise AssertionError("workers did not start: " + " | ".join(logs))
+
+    def actor_pids(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-f", "ray::PipelineWorker"], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in self.workers:
+            try:
+                worker.wait(20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        subprocess.run(["ray", "stop", "--force"], env=self.env, capture_output=True, timeout=60)
+
+
+@pytest.fixture()
+def cluster(tmp_path: Path, tiny_models: dict[str, str]) -> Iterator[Cluster]:
+    c = Cluster(tmp_path, tiny_models)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+
+
+def _delivered(tg: FakeTelegram, chat: int) -> int:
+    return len([m for m in tg.chat_messages(chat) if "pick:" in str(m.get("reply_markup", ""))])
+
+
+def test_ray_workers_share_jobs_and_survive_a_killed_worker_and_a_killed_bot(
+    tg: FakeTelegram, tiny_models: dict[str, str], tmp_path: Path, cluster: Cluster
+) -> None:
+    env = {k: v for k, v in cluster.env.items() if k.startswith(("RAY_",))}
+    bot = BotProcess(
+        tg, tiny_models, tmp_path / "data", IMMU_COMPOSER="ray", IMMU_RAY_ADDRESS=cluster.address,
+        IMMU_LANES="4", IMMU_MAX_QUEUE="100", **env,
+    ).start()  # fmt: skip
+    people = [tg.user(100 + i, f"P{i}") for i in range(6)]
+    for person in people:
+        tg.send_photo(person, PHOTO)
+
+    # kill -9 one pipeline actor while jobs are in flight: its job goes to the other worker
+    tg.wait_for(lambda: bot.log().count("job sent") >= 2, 120, "jobs on workers")
+    victim = cluster.actor_pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    tg.wait_for(lambda: all(_delivered(tg, p["id"]) for p in people[:3]), 240, "first jobs")
+
+    # kill -9 the bot with jobs in flight: after a restart every job ends exactly once
+    bot.kill()
+    bot.start()
+    tg.wait_for(lambda: all(_delivered(tg, p["id"]) for p in people), 300, "every job")
+    time.sleep(2)
+    assert all(_delivered(tg, p["id"]) == 1 for p in people)
+    assert len(tg.calls_to("sendAudio")) >= 18
+    log = bot.log()
+    assert "worker=immu-pipeline-w1-0" in log and "worker=immu-pipeline-w2-0" in log  # spread
+    assert "worker lost" in log  # the killed worker's job was moved
+    assert cluster.env["RAY_AUTH_TOKEN"] not in log
