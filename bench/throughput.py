@@ -1,0 +1,92 @@
+"""Throughput with 1 and with 2 Ray workers: jobs per minute and latency for K concurrent jobs.
+
+    python bench/throughput.py --jobs 8                  # tiny models on the CPU
+    python bench/throughput.py --full-size --device cuda # real sizes, random weights
+
+It starts a local Ray instance, pipeline actors through the same code as
+``immu worker``, and sends the jobs through the bot's ``RayComposer``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import ray
+
+from immu.logs import setup_logging
+from pipeline.chain import PipelineConfig
+from pipeline.composer import ComposeRequest
+from pipeline.composition import ComposeOptions
+from pipeline.models import write_full_size_models, write_tiny_models
+from pipeline.ray_composer import RayComposer, start_workers
+
+PHOTO = (Path(__file__).resolve().parent.parent / "examples" / "sunset.jpg").read_bytes()
+
+
+async def run_jobs(composer: RayComposer, jobs: int) -> tuple[float, list[float]]:
+    async def one(i: int) -> float:
+        started = time.perf_counter()
+        await composer.compose(ComposeRequest(i, PHOTO, ComposeOptions(seed=i)), lambda _: None)
+        return time.perf_counter() - started
+
+    started = time.perf_counter()
+    latencies = await asyncio.gather(*(one(i) for i in range(jobs)))
+    return time.perf_counter() - started, sorted(latencies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--jobs", type=int, default=8, help="concurrent requests (K)")
+    parser.add_argument("--full-size", action="store_true")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--steps", type=int, default=None)
+    args = parser.parse_args()
+    setup_logging("WARNING")
+    gpus = 1 if args.device == "cuda" else 0
+
+    with tempfile.TemporaryDirectory(prefix="immu-throughput-") as tmp:
+        env = write_full_size_models(Path(tmp)) if args.full_size else write_tiny_models(Path(tmp))
+        config = PipelineConfig(
+            caption_model=env["IMMU_CAPTION_MODEL"],
+            music_model=env["IMMU_MUSIC_MODEL"],
+            device=args.device,
+            steps=args.steps or (25 if args.full_size else 4),
+            griffin_lim_iters=32 if args.full_size else 4,
+        )
+        ray.init(num_cpus=4, num_gpus=2 * gpus, include_dashboard=False, logging_level="ERROR")
+        rows = []
+        for workers in (1, 2):
+            actors = start_workers(
+                config, count=workers, gpus_per_worker=gpus, name=f"bench{workers}"
+            )
+            composer = RayComposer(address="auto")
+            asyncio.run(composer.start())
+            asyncio.run(run_jobs(composer, workers))  # warm-up: one job per worker
+            elapsed, latencies = asyncio.run(run_jobs(composer, args.jobs))
+            p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
+            rows.append((workers, args.jobs / elapsed * 60, statistics.median(latencies), p95))
+            for actor in actors:
+                ray.kill(actor)
+            time.sleep(1)
+        ray.shutdown()
+
+    kind = "full-size random weights" if args.full_size else "tiny random weights"
+    print(f"K={args.jobs} concurrent jobs, {kind}, device={args.device}")
+    print(f"{'workers':>8}{'jobs/min':>10}{'p50 s':>8}{'p95 s':>8}")
+    for workers, rate, p50, p95 in rows:
+        print(f"{workers:>8}{rate:>10.1f}{p50:>8.2f}{p95:>8.2f}")
+    print(f"ratio 2 workers / 1 worker: {rows[1][1] / rows[0][1]:.2f}x jobs per minute")
+
+
+if __name__ == "__main__":
+    main()
