@@ -90,8 +90,13 @@ def main() -> None:
 
         peak_rss = 0
         deadline = time.monotonic() + args.timeout
+        last_report = time.monotonic()
         while time.monotonic() < deadline:
             peak_rss = max(peak_rss, _proc_status(pid, "VmRSS"))
+            if time.monotonic() - last_report > 60:
+                last_report = time.monotonic()
+                print(f"  {time.monotonic() - started:.0f} s: {len(results())} delivered, rss "
+                      f"{_proc_status(pid, 'VmRSS') / 1024:.0f} MiB, fds {_fds(pid)}", flush=True)  # fmt: skip
             if len(results()) >= queued() and len(first_replies()) >= args.people and queued() > 0:
                 answered_all = sum(1 for c in tg.calls_to("sendMessage")) >= total
                 if answered_all:

@@ -59,7 +59,12 @@ def test_photo_to_three_tracks_to_one_post_to_likes(tg: FakeTelegram, make_bot) 
 
     # a stranger cannot choose for Ann, even with the right button data
     tg.tap(bob, result, f"pick:{job}:0")
-    tg.wait_for(lambda: any("Only the person who sent" in p for p in popups(tg)), 30, "refusal")
+    tg.tap(bob, result, f"regen:{job}")
+    tg.tap(bob, result, f"cancel:{job}")
+    tg.tap(bob, result, "pick:999999999999999999999:0")  # malformed data: ignored
+    tg.wait_for(
+        lambda: sum("Only the person who sent" in p for p in popups(tg)) == 3, 30, "refusals"
+    )
     assert tg.calls_to("sendVideo") == []
 
     # Ann chooses track 2: one channel post, and her keyboard becomes a link to it
@@ -129,7 +134,7 @@ def test_photo_to_three_tracks_to_one_post_to_likes(tg: FakeTelegram, make_bot) 
 
 
 def test_a_restart_mid_job_still_delivers_once(tg: FakeTelegram, make_bot) -> None:  # type: ignore[no-untyped-def]
-    bot = make_bot(IMMU_STEPS="25", IMMU_POST_FORMAT="audio").start()
+    bot = make_bot(IMMU_STEPS="12", IMMU_POST_FORMAT="audio").start()
     ann = tg.user(42, "Ann")
     tg.send_photo(ann, PHOTO)
     tg.wait_for(
@@ -138,7 +143,7 @@ def test_a_restart_mid_job_still_delivers_once(tg: FakeTelegram, make_bot) -> No
     # the event loop is free while the model works: others get answers meanwhile
     tg.send_text(tg.user(77, "Zoe"), "/help")
     tg.wait_for(lambda: texts_to(tg, 77), 30, "/help while rendering")
-    assert not any("Composing: step 25 of" in t for t in texts_to(tg, 42))
+    assert not any("Composing: step 12 of" in t for t in texts_to(tg, 42))
     bot.kill()
     assert tg.calls_to("sendAudio") == []
 
@@ -182,7 +187,7 @@ def test_a_restart_between_choice_and_post_posts_exactly_once(tg: FakeTelegram, 
 
 
 def test_cancel_while_queued_and_regenerate(tg: FakeTelegram, make_bot) -> None:  # type: ignore[no-untyped-def]
-    bot = make_bot(IMMU_STEPS="20", IMMU_MAX_JOBS_PER_USER="3").start()
+    bot = make_bot(IMMU_STEPS="10", IMMU_MAX_JOBS_PER_USER="3").start()
     ann = tg.user(42, "Ann")
     tg.send_photo(ann, PHOTO)
     tg.send_photo(ann, PHOTO)

@@ -72,6 +72,7 @@ class Fault:
     retry_after: int | None = None
     times: int = 1
     match: Callable[[dict[str, Any]], bool] | None = None
+    delay_s: float = 0.0  # status 0: answer normally, but only after delay_s (a timeout)
 
 
 class FakeTelegram:
@@ -230,6 +231,12 @@ class FakeTelegram:
                 Fault(status, description, retry_after, times, match)
             )
 
+    def slow(self, method: str, delay_s: float, *, times: int = 1) -> None:
+        """The next call(s) are carried out, but answered only after ``delay_s``: like a
+        network timeout, the client cannot know whether Telegram did it."""
+        with self._lock:
+            self.faults.setdefault(method, []).append(Fault(0, "", None, times, None, delay_s))
+
     # --- reading what happened ---
 
     def calls_to(self, method: str, **where: Any) -> list[Call]:
@@ -347,6 +354,9 @@ class FakeTelegram:
         with self._lock:
             self.calls.append(Call(method, params, files))
             fault = self._take_fault(method, params)
+        if fault is not None and fault.status == 0:
+            await asyncio.sleep(fault.delay_s)
+            fault = None
         if fault is not None:
             extra = {"parameters": {"retry_after": fault.retry_after}} if fault.retry_after else {}
             return _error(fault.status, fault.description, **extra)
