@@ -363,12 +363,9 @@ class Studio:
     async def pick(self, who: Person, job_id: int, track_idx: int) -> Answer:
         """Post the chosen track, once, whatever is tapped how often."""
         _, lang = await self.person(who)
-        job = await self.store.get_job(job_id)
-        if job is None:
-            return Answer(text(lang, "expired"), alert=True)
-        if job.user_id != who.id:
-            log.warning("foreign pick refused job=%d user=%s", job_id, _uid(who.id))
-            return Answer(text(lang, "not_yours"), alert=True)
+        job = await self._owned_job(who, job_id, lang)
+        if isinstance(job, Answer):
+            return job
         if job.status != "delivered" or track_idx not in (0, 1, 2):
             return Answer(text(lang, "expired"), alert=True)
         async with self._post_locks[job_id]:
@@ -422,13 +419,21 @@ class Studio:
                     )
         return posted
 
-    async def regenerate(self, who: Person, job_id: int) -> Answer:
-        _, lang = await self.person(who)
+    async def _owned_job(self, who: Person, job_id: int, lang: str) -> Job | Answer:
+        """The job if ``who`` sent its photo; otherwise the refusal to show them."""
         job = await self.store.get_job(job_id)
         if job is None:
             return Answer(text(lang, "expired"), alert=True)
         if job.user_id != who.id:
+            log.warning("foreign action refused job=%d user=%s", job_id, _uid(who.id))
             return Answer(text(lang, "not_yours"), alert=True)
+        return job
+
+    async def regenerate(self, who: Person, job_id: int) -> Answer:
+        _, lang = await self.person(who)
+        job = await self._owned_job(who, job_id, lang)
+        if isinstance(job, Answer):
+            return job
         if not await self.store.photo_in_use(job.photo_path):
             return Answer(text(lang, "expired"), alert=True)
         refusal = await self._reserve(who.id, lang)
@@ -443,11 +448,9 @@ class Studio:
 
     async def cancel(self, who: Person, job_id: int) -> Answer:
         _, lang = await self.person(who)
-        job = await self.store.get_job(job_id)
-        if job is None:
-            return Answer(text(lang, "expired"), alert=True)
-        if job.user_id != who.id:
-            return Answer(text(lang, "not_yours"), alert=True)
+        job = await self._owned_job(who, job_id, lang)
+        if isinstance(job, Answer):
+            return job
         if job.status == "queued" and await self.store.cancel_if_queued(job_id):
             await self._edit_or_say(job.chat_id, job.status_message_id, text(lang, "cancelled"))
             return Answer(text(lang, "cancelled"))

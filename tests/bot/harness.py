@@ -105,3 +105,8 @@ def texts_to(tg: FakeTelegram, chat_id: int) -> list[str]:
 
 def popups(tg: FakeTelegram) -> list[str]:
     return [str(c.params.get("text")) for c in tg.calls_to("answerCallbackQuery")]
+
+
+def results(tg: FakeTelegram, chat_id: int) -> list[dict[str, Any]]:
+    """The messages in a chat that carry the choice keyboard (one per delivered job)."""
+    return [m for m in tg.chat_messages(chat_id) if "pick:" in str(m.get("reply_markup", ""))]

@@ -8,15 +8,11 @@ import json
 
 from PIL import Image
 
-from tests.bot.harness import texts_to
+from tests.bot.harness import results, texts_to
 from tests.conftest import EXAMPLE_PHOTO
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
 
 PHOTO = EXAMPLE_PHOTO.read_bytes()
-
-
-def _results(tg: FakeTelegram, chat: int) -> list[dict]:  # type: ignore[type-arg]
-    return [m for m in tg.chat_messages(chat) if "pick:" in str(m.get("reply_markup", ""))]
 
 
 def _job(result: dict) -> str:  # type: ignore[type-arg]
@@ -27,7 +23,7 @@ def test_a_reader_remixes_a_post_and_a_digest_follows_the_likes(tg: FakeTelegram
     bot = make_bot(IMMU_DIGEST_EVERY_H="0.001").start()  # a "week" of 3.6 s
     ann, rex = tg.user(42, "Ann"), tg.user(60, "Rex", language="ko")
     tg.send_photo(ann, PHOTO)
-    result = tg.wait_for(lambda: _results(tg, 42), 180, "delivered")[0]
+    result = tg.wait_for(lambda: results(tg, 42), 180, "delivered")[0]
     tg.tap(ann, result, f"pick:{_job(result)}:1")
     post = tg.wait_for(lambda: tg.calls_to("sendVideo"), 60, "posted")[0]
 
@@ -41,7 +37,7 @@ def test_a_reader_remixes_a_post_and_a_digest_follows_the_likes(tg: FakeTelegram
 
     # Rex follows the Remix link: /start remix-1 gives him three variations of that track
     tg.send_text(rex, "/start remix-1")
-    remix = tg.wait_for(lambda: _results(tg, 60), 180, "remix delivered")[0]
+    remix = tg.wait_for(lambda: results(tg, 60), 180, "remix delivered")[0]
     db = bot.env["IMMU_DATA_DIR"] + "/immu.db"
     import sqlite3
 
@@ -80,7 +76,7 @@ def test_describe_off_keeps_posts_short(tg: FakeTelegram, make_bot) -> None:  # 
     tg.send_text(ann, "/describe")
     tg.wait_for(lambda: any("no longer include" in t for t in texts_to(tg, 42)), 30, "off")
     tg.send_photo(ann, PHOTO)
-    result = tg.wait_for(lambda: _results(tg, 42), 180, "delivered")[0]
+    result = tg.wait_for(lambda: results(tg, 42), 180, "delivered")[0]
     tg.tap(ann, result, f"pick:{_job(result)}:0")
     post = tg.wait_for(lambda: tg.calls_to("sendAudio", chat_id="@immu_feed"), 60, "posted")[0]
     assert "Photo: " not in post.params["caption"]

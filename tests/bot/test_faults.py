@@ -8,15 +8,11 @@ import time
 import pytest
 
 from bot.texts import CATALOGUE
-from tests.bot.harness import BotProcess, popups, texts_to
+from tests.bot.harness import BotProcess, popups, results, texts_to
 from tests.conftest import EXAMPLE_PHOTO
 from tests.fakes.telegram_server import FakeTelegram
 
 PHOTO = EXAMPLE_PHOTO.read_bytes()
-
-
-def _results(tg: FakeTelegram, chat: int) -> list[dict]:  # type: ignore[type-arg]
-    return [m for m in tg.chat_messages(chat) if "pick:" in str(m.get("reply_markup", ""))]
 
 
 def test_rate_limits_server_errors_and_lost_messages_still_deliver_once(
@@ -30,12 +26,12 @@ def test_rate_limits_server_errors_and_lost_messages_still_deliver_once(
     tg.fail("editMessageText", 400, "Bad Request: message to edit not found", times=3)
     ann = tg.user(42, "Ann")
     tg.send_photo(ann, PHOTO)
-    tg.wait_for(lambda: _results(tg, 42), 180, "delivery despite faults")
+    tg.wait_for(lambda: results(tg, 42), 180, "delivery despite faults")
     time.sleep(2)
     assert len(tg.chat_messages(42)) == 1 + 1 + 3 + 1  # photo, status, 3 audios, keyboard
-    assert len(_results(tg, 42)) == 1
+    assert len(results(tg, 42)) == 1
     # the channel refuses for a while: the choice waits and is posted once it can
-    result = _results(tg, 42)[0]
+    result = results(tg, 42)[0]
     job = result["reply_markup"]["inline_keyboard"][0][0]["callback_data"].split(":")[1]
     tg.fail("sendVideo", 403, "Forbidden: bot is not a member of the channel chat", times=2)
     tg.tap(ann, result, f"pick:{job}:0")
@@ -58,8 +54,8 @@ def test_a_person_who_blocked_the_bot_does_not_stop_others(tg: FakeTelegram, mak
     )
     tg.send_photo(tg.user(42, "Gone"), PHOTO)
     tg.send_photo(tg.user(43, "Here"), PHOTO)
-    tg.wait_for(lambda: _results(tg, 43), 180, "the other person served")
-    assert _results(tg, 42) == []
+    tg.wait_for(lambda: results(tg, 43), 180, "the other person served")
+    assert results(tg, 42) == []
     assert "blocked" in bot.log() and "Traceback" not in bot.log()
 
 
@@ -78,12 +74,12 @@ def test_limits_per_person_per_day_and_queue(tg: FakeTelegram, make_bot) -> None
     tg.send_photo(cy, PHOTO)  # the queue holds 2: Cy is asked to come back
     tg.wait_for(lambda: texts_to(tg, 44), 30, "cy")
     assert texts_to(tg, 44) == [CATALOGUE["ko"]["busy"]]
-    tg.wait_for(lambda: len(_results(tg, 42)) == 1, 240, "ann's first")
+    tg.wait_for(lambda: len(results(tg, 42)) == 1, 240, "ann's first")
     tg.send_photo(ann, PHOTO)  # second of the day: fine once the first is done
     tg.wait_for(
         lambda: sum("Queued" in t for t in texts_to(tg, 42)) == 2, 60, "ann's second accepted"
     )
-    tg.wait_for(lambda: len(_results(tg, 42)) == 2, 240, "ann's second")
+    tg.wait_for(lambda: len(results(tg, 42)) == 2, 240, "ann's second")
     tg.send_photo(ann, PHOTO)  # third of the day: refused
     tg.wait_for(lambda: CATALOGUE["en"]["limit_daily"].format(n=2) in texts_to(tg, 42), 30, "daily")
 
@@ -129,7 +125,7 @@ def test_markup_and_huge_text_from_models_and_names_post_fine(
     eve = tg.user(45, name)
     tg.send_text(eve, "/anonymous")
     tg.send_photo(eve, PHOTO)
-    result = tg.wait_for(lambda: _results(tg, 45), 180, "delivered")[0]
+    result = tg.wait_for(lambda: results(tg, 45), 180, "delivered")[0]
     assert (
         "&lt;script&gt;" in result["text"]
     )  # the fake refuses unescaped HTML, so this got through
@@ -155,9 +151,9 @@ def test_a_telegram_timeout_ends_with_the_result_delivered(tg: FakeTelegram, mak
     bot = make_bot().start()
     tg.slow("sendAudio", 8)  # longer than the client's 5 s read timeout
     tg.send_photo(tg.user(42, "Ann"), PHOTO)
-    tg.wait_for(lambda: _results(tg, 42), 180, "delivered after a timeout")
+    tg.wait_for(lambda: results(tg, 42), 180, "delivered after a timeout")
     time.sleep(1)
     audios = [m for m in tg.chat_messages(42) if "audio" in m]
-    assert len(_results(tg, 42)) == 1
+    assert len(results(tg, 42)) == 1
     assert 3 <= len(audios) <= 4  # the timed-out send may have happened: README's window
     assert bot.proc is not None and bot.proc.poll() is None

@@ -12,15 +12,11 @@ from pathlib import Path
 import pytest
 
 from bot.texts import CATALOGUE
-from tests.bot.harness import keyboard_message, popups, texts_to
+from tests.bot.harness import keyboard_message, popups, results, texts_to
 from tests.conftest import EXAMPLE_PHOTO, ROOT
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
 
 PHOTO = EXAMPLE_PHOTO.read_bytes()
-
-
-def _results(tg: FakeTelegram, chat: int) -> list[dict]:  # type: ignore[type-arg]
-    return [m for m in tg.chat_messages(chat) if "pick:" in str(m.get("reply_markup", ""))]
 
 
 def test_forget_removes_posts_files_and_rows_and_backup_works_meanwhile(
@@ -31,11 +27,9 @@ def test_forget_removes_posts_files_and_rows_and_backup_works_meanwhile(
     ann, bob = tg.user(42, "Ann"), tg.user(43, "Bob")
     tg.send_photo(ann, PHOTO)
     tg.send_photo(bob, PHOTO)
-    result = tg.wait_for(lambda: _results(tg, 42) and _results(tg, 43), 180, "both delivered")
-    job = _results(tg, 42)[0]["reply_markup"]["inline_keyboard"][0][0]["callback_data"].split(":")[
-        1
-    ]
-    tg.tap(ann, _results(tg, 42)[0], f"pick:{job}:0")
+    result = tg.wait_for(lambda: results(tg, 42) and results(tg, 43), 180, "both delivered")
+    job = results(tg, 42)[0]["reply_markup"]["inline_keyboard"][0][0]["callback_data"].split(":")[1]
+    tg.tap(ann, results(tg, 42)[0], f"pick:{job}:0")
     tg.wait_for(lambda: [m for m in tg.chat_messages(CHANNEL_ID) if "video" in m], 60, "posted")
     assert result
 
@@ -98,10 +92,10 @@ def test_a_flood_is_bounded_and_every_accepted_job_completes(tg: FakeTelegram, m
     ]
     assert len(accepted) + len(busy) == 200 and len(accepted) <= 8
     # every accepted job is delivered, exactly once
-    tg.wait_for(lambda: all(_results(tg, c) for c in [500, *accepted]), 600, "accepted delivered")
+    tg.wait_for(lambda: all(results(tg, c) for c in [500, *accepted]), 600, "accepted delivered")
     time.sleep(1)
-    assert len(_results(tg, 500)) == accepted_flood and all(
-        len(_results(tg, c)) == 1 for c in accepted
+    assert len(results(tg, 500)) == accepted_flood and all(
+        len(results(tg, c)) == 1 for c in accepted
     )
     assert len(everyone) == 300
 
@@ -124,9 +118,9 @@ def test_kill_9_at_a_stage_still_ends_with_one_result(
         tg.wait_for(lambda: tg.calls_to("sendAudio"), 120, "first audio")
     bot.kill()
     bot.start()
-    tg.wait_for(lambda: _results(tg, 42), 180, "result after restart")
+    tg.wait_for(lambda: results(tg, 42), 180, "result after restart")
     time.sleep(2)
-    assert len(_results(tg, 42)) == 1
+    assert len(results(tg, 42)) == 1
     audios = [m for m in tg.chat_messages(42) if "audio" in m]
     assert 3 <= len(audios) <= 4  # see README: a send whose answer was lost may repeat once
     assert {m["audio"]["title"] for m in audios} == {m["audio"]["title"] for m in audios[-3:]}
