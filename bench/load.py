@@ -122,9 +122,10 @@ def main() -> None:
     print(
         f"answered: {min(answers, total)} of {total}; accepted: {accepted}; delivered: {len(set(delivered))} people, {len(delivered)} results"
     )
-    print(
-        f"lost (accepted, never delivered): {accepted - len(delivered) if len(delivered) <= accepted else 0}"
-    )
+    if len(delivered) >= accepted:
+        print(f"lost (accepted, never delivered): {accepted - len(delivered)}")
+    else:  # stopped by --timeout: the rest is still in the durable queue
+        print(f"stopped by --timeout with {accepted - len(delivered)} accepted jobs still queued")
     print(f"duplicates (results beyond accepted): {max(0, len(delivered) - accepted)}")
     if latencies:
         p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
