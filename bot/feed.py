@@ -9,6 +9,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest, TelegramError
 
+from bot.files import FileStore
 from bot.texts import text
 from immu.settings import Settings
 from pipeline import Composer
@@ -22,9 +23,10 @@ CAPTION_LIMIT = MessageLimit.CAPTION_LENGTH  # 1024
 class Feed:
     """Posts to the channel named by ``IMMU_CHANNEL`` (@name or numeric id)."""
 
-    def __init__(self, settings: Settings, bot: Bot) -> None:
+    def __init__(self, settings: Settings, bot: Bot, files: FileStore) -> None:
         self.settings = settings
         self.bot = bot
+        self.files = files
         self.chat: int | str = _chat_ref(settings.channel or "")
         self.chat_id: int | None = self.chat if isinstance(self.chat, int) else None
         self.username: str | None = self.chat[1:] if isinstance(self.chat, str) else None
@@ -89,8 +91,8 @@ class Feed:
         """One channel post of the chosen track (video or audio, per ``IMMU_POST_FORMAT``)."""
         caption = self.caption(job, track, user)
         markup = self.buttons(post_id)
-        mp3 = _read(track.mp3_path)
-        cover = _read(job.cover_path or "")
+        mp3 = self.files.read(track.mp3_path)
+        cover = self.files.read(job.cover_path or "")
         if self.settings.post_format == "video":
             video = await composer.video(mp3, cover)
             return await self.bot.send_video(
@@ -133,8 +135,3 @@ def _chat_ref(channel: str) -> int | str:
 def _cut(value: str, limit: int) -> str:
     value = " ".join(str(value).split())
     return value if len(value) <= limit else value[: limit - 1] + "…"
-
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()

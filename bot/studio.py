@@ -73,7 +73,7 @@ class Studio:
         self.files = files
         self.composer = composer
         self.bot = bot
-        self.feed = Feed(settings, bot)
+        self.feed = Feed(settings, bot, files)
         self.queue: asyncio.Queue[int] = asyncio.Queue()
         self._admission = asyncio.Lock()  # limit checks and reservations, never I/O
         self._reserved: defaultdict[int, int] = defaultdict(int)

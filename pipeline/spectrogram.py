@@ -38,12 +38,6 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
     return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
 
 
-def mel_bin_of(hz: float) -> float:
-    """Fractional mel-bin index whose filter peaks at ``hz`` (0 = lowest)."""
-    m_min, m_max = _hz_to_mel(F_MIN), _hz_to_mel(F_MAX)
-    return float((_hz_to_mel(hz) - m_min) / (m_max - m_min) * (N_MELS + 1) - 1)
-
-
 @lru_cache(maxsize=1)
 def _mel_filterbank_np() -> np.ndarray:
     """(n_freqs, n_mels) triangular HTK filters, no area normalisation (torchaudio's)."""
