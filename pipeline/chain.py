@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 N_TRACKS = 3
 CONTINUE_STRENGTH = 0.6  # how much a next clip may depart from the previous one
 REMIX_STRENGTH = 0.5  # a remix keeps half of the original spectrogram
+WALK_SEED_OFFSET = 7919  # a long track's noise walks from its seed to this far from it
 
 
 @dataclass(frozen=True)
@@ -140,21 +141,26 @@ class Pipeline:
             )
         else:
             images = self.generator.render(prompts, seeds, steps=options.steps, on_step=on_step)
-        # longer tracks: each next clip grows from the previous one (img2img), like Riffusion
+        # longer tracks, made as Riffusion makes them: each next clip grows from the
+        # previous spectrogram (img2img) while its noise walks from the track's seed to
+        # a second seed, so the music drifts instead of jumping between clips
         duration = options.duration_s or self.config.duration_s
         segments = [images]
-        if duration > self.audio.clip_seconds:
-            for k in range(1, self.audio.clips_needed(duration)):
-                segments.append(
-                    self.generator.vary(
-                        segments[-1],
-                        prompts,
-                        [seed + 7919 * k for seed in seeds],
-                        strength=CONTINUE_STRENGTH,
-                        steps=options.steps,
-                        on_step=on_step,
-                    )
+        clips = self.audio.clips_needed(duration) if duration > self.audio.clip_seconds else 1
+        targets = [seed + WALK_SEED_OFFSET for seed in seeds]
+        for k in range(1, clips):
+            segments.append(
+                self.generator.vary(
+                    segments[-1],
+                    prompts,
+                    seeds,
+                    strength=CONTINUE_STRENGTH,
+                    toward_seeds=targets,
+                    alpha=k / (clips - 1),
+                    steps=options.steps,
+                    on_step=on_step,
                 )
+            )
         lap("music")
 
         # 5. spectrograms -> waveforms, all tracks of a segment at once

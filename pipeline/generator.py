@@ -29,11 +29,9 @@ class SpectrogramGenerator:
         guidance: float,
         scheduler: str = "default",
     ) -> None:
-        from diffusers import (
-            DPMSolverMultistepScheduler,
-            StableDiffusionImg2ImgPipeline,
-            StableDiffusionPipeline,
-        )
+        from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
+
+        from pipeline.seed_walk import SeedWalkImg2Img
 
         try:
             pipe = StableDiffusionPipeline.from_pretrained(
@@ -46,7 +44,7 @@ class SpectrogramGenerator:
         pipe.set_progress_bar_config(disable=True)
         self.pipe = pipe.to(device)
         # img2img shares every weight with the text-to-image pipeline: no extra memory
-        self.img2img = StableDiffusionImg2ImgPipeline(**self.pipe.components)
+        self.img2img = SeedWalkImg2Img(**self.pipe.components)
         self.img2img.set_progress_bar_config(disable=True)  # type: ignore[attr-defined]
         self.device, self.steps, self.guidance = device, steps, guidance
 
@@ -85,13 +83,17 @@ class SpectrogramGenerator:
         seeds: list[int],
         *,
         strength: float,
+        toward_seeds: list[int] | None = None,
+        alpha: float = 0.0,
         steps: int | None = None,
         on_step: Callable[[int, int], None] | None = None,
     ) -> list[Image.Image]:
         """img2img: each image re-rendered towards its prompt, keeping ``1 - strength`` of it.
 
         Riffusion makes long audio and variations this way: the next clip starts from
-        the previous spectrogram, so rhythm and timbre carry over.
+        the previous spectrogram, so rhythm and timbre carry over. With ``toward_seeds``
+        the noise is ``alpha`` of the way along the arc from each seed's noise to its
+        target seed's, so consecutive clips of a long track drift instead of jumping.
         """
         generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
 
@@ -101,13 +103,18 @@ class SpectrogramGenerator:
                 on_step(min(i + 1, total), total)
             return kwargs
 
-        result = self.img2img(  # type: ignore[operator]
-            prompts,
-            image=[image.convert("RGB") for image in images],
-            strength=strength,
-            num_inference_steps=steps or self.steps,
-            guidance_scale=self.guidance,
-            generator=generators,
-            callback_on_step_end=_step_end,
-        )
+        if toward_seeds is not None:
+            self.img2img.walk = [(a, b, alpha) for a, b in zip(seeds, toward_seeds, strict=True)]
+        try:
+            result = self.img2img(  # type: ignore[operator]
+                prompts,
+                image=[image.convert("RGB") for image in images],
+                strength=strength,
+                num_inference_steps=steps or self.steps,
+                guidance_scale=self.guidance,
+                generator=generators,
+                callback_on_step_end=_step_end,
+            )
+        finally:
+            self.img2img.walk = None
         return list(result.images)

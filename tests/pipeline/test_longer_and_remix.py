@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
+import torch
 
 from pipeline.audio import AudioRenderer
 from pipeline.composition import ComposeOptions, Progress, Stage
@@ -68,3 +69,33 @@ def test_a_remix_varies_one_track_three_ways(tiny_pipeline, photo_bytes) -> None
     assert all(t.prompt == track.prompt for t in remix.tracks)
     pngs = [t.spectrogram_png for t in remix.tracks]
     assert len(set(pngs)) == 3 and track.spectrogram_png not in pngs
+
+
+def test_seed_interpolation_keeps_the_noise_as_loud_as_either_seed() -> None:
+    from pipeline.seed_walk import seed_noise, slerp
+
+    a, b = seed_noise((4, 64, 64), 1), seed_noise((4, 64, 64), 2)
+    assert torch.equal(slerp(0.0, a, b), a) and torch.allclose(slerp(1.0, a, b), b, atol=1e-5)
+    for t in (0.25, 0.5, 0.75):
+        assert abs(float(slerp(t, a, b).norm() / a.norm()) - 1) < 0.02
+    # the straight mix a naive walk would use is ~30% quieter halfway: washed-out clips
+    assert float((0.5 * a + 0.5 * b).norm() / a.norm()) < 0.75
+
+
+def test_a_long_tracks_clips_walk_from_one_seed_to_the_next(tiny_pipeline) -> None:  # type: ignore[no-untyped-def]
+    generator = tiny_pipeline.generator
+    start = generator.render(["calm piano"], [11], steps=2)
+
+    def clip(seed: int, target: int, alpha: float) -> np.ndarray:
+        image = generator.vary(
+            start, ["calm piano"], [seed], toward_seeds=[target], alpha=alpha, strength=0.6, steps=2
+        )[0]
+        return np.asarray(image, dtype=np.float32)
+
+    first, middle, last = clip(11, 12, 0.0), clip(11, 12, 0.5), clip(11, 12, 1.0)
+    # the end of the walk from seed 11 is exactly where a walk from seed 12 begins
+    assert np.array_equal(last, clip(12, 11, 0.0))
+    span = np.abs(first - last).mean()
+    assert span > 0
+    # halfway along, the clip is nearer to both ends than they are to each other
+    assert np.abs(middle - first).mean() < span and np.abs(middle - last).mean() < span
