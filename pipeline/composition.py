@@ -64,8 +64,10 @@ class Brief:
     tempo_bpm: int | None = None
 
     def prompt(self, index: int) -> str:
+        """Genre, mood and tempo first: the text encoder reads only 77 tokens, and a
+        long description must lose its tail, not the mood."""
         tempo = f", {self.tempo_bpm} bpm" if self.tempo_bpm else ""
-        return f"{self.genres[index]}, {self.description}, {self.mood} mood{tempo}"
+        return f"{self.genres[index]}, {self.mood} mood{tempo}, {self.description}"
 
 
 @dataclass(frozen=True)

@@ -69,3 +69,15 @@ def test_opposite_photos_get_opposite_moods() -> None:
     assert dark.valence < 0.5 <= bright.valence
     assert dark.label != bright.label
     assert offline_brief(CAPTIONS, dark).prompt(0) != offline_brief(CAPTIONS, bright).prompt(0)
+
+
+def test_mood_and_tempo_reach_the_music_model_when_the_description_is_long(
+    tiny_pipeline,  # type: ignore[no-untyped-def]
+) -> None:
+    long_captions = [" ".join(["a crowded street market with lanterns"] * 12)] * 3
+    brief = offline_brief(long_captions, read_mood(Image.new("RGB", (64, 64), (250, 180, 60))))
+    tokenizer = tiny_pipeline.generator.pipe.tokenizer
+    assert len(tokenizer(brief.prompt(0)).input_ids) > tokenizer.model_max_length
+    ids = tokenizer(brief.prompt(0), truncation=True, max_length=tokenizer.model_max_length)
+    seen = tokenizer.decode(ids.input_ids, skip_special_tokens=True).replace(" ", "")
+    assert brief.mood.replace(" ", "") in seen and f"{brief.tempo_bpm}bpm" in seen
