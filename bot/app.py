@@ -131,7 +131,7 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
             drop_pending_updates=False,
         )
         await studio.resume()
-        lanes = settings.lanes if settings.composer == "ray" else 1
+        lanes = settings.lanes if settings.composer == "ray" else settings.batch_jobs
         workers = [asyncio.create_task(studio.run()) for _ in range(lanes)]
         workers.append(asyncio.create_task(studio.housekeeping()))
         if settings.metrics_port:

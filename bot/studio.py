@@ -629,15 +629,14 @@ class Studio:
             return Answer(text(lang, "admin_only"))
         counts = await self.store.stats()
         counts["in_line"] = self.queue.qsize()
-        counts["workers_alive"] = self.workers_alive()
+        counts["workers_alive"] = await self.workers_alive()
         counts["uptime_s"] = int(time.monotonic() - self.started)
         lines = [f"{k}: {v}" for k, v in sorted(counts.items())]
         lines += [f"last {k}_s: {v:.2f}" for k, v in self.stage_seconds.items()]
         return Answer(text(lang, "stats", lines="\n".join(lines)))
 
-    def workers_alive(self) -> int:
-        workers = getattr(self.composer, "workers", None)
-        alive = int(workers()) if callable(workers) else 1
+    async def workers_alive(self) -> int:
+        alive = await self.composer.workers_alive()
         metrics.WORKERS.set(alive)
         return alive
 
@@ -648,6 +647,7 @@ class Studio:
             try:
                 await self.retry_pending_posts()
                 await self.digest_if_due()
+                await self.workers_alive()  # keeps the metric current between /stats
                 if time.monotonic() - last_retention > RETENTION_EVERY_S:
                     last_retention = time.monotonic()
                     paths = await self.store.expire_unchosen(self.settings.retention_days)

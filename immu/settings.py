@@ -74,6 +74,7 @@ class Settings(BaseSettings):
         "auto", validation_alias=AliasChoices("IMMU_RAY_ADDRESS", "RAY_ADDRESS")
     )
     lanes: int = Field(8, ge=1, le=256)
+    batch_jobs: int = Field(1, ge=1, le=16)
     metrics_port: int = Field(0, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
@@ -106,6 +107,7 @@ class Settings(BaseSettings):
             llm_timeout_s=self.llm_timeout_s,
             brief_mode=self.brief_mode,
             duration_s=self.duration_s,
+            batch_jobs=self.batch_jobs,
         )
 
     def secrets(self) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from pipeline.audio import AudioRenderer
+from pipeline.batching import RenderBatcher
 from pipeline.brief import BriefWriter
 from pipeline.captioner import Captioner
 from pipeline.composition import (
@@ -52,6 +54,7 @@ class PipelineConfig:
     llm_timeout_s: float = 20.0
     brief_mode: str = "text"  # "vision": the photo goes to the chat model too
     duration_s: float = 5.0
+    batch_jobs: int = 1  # jobs whose tracks may share one diffusion call
 
 
 def _noop(_: Progress) -> None:
@@ -59,7 +62,12 @@ def _noop(_: Progress) -> None:
 
 
 class Pipeline:
-    """Loads every model once; ``compose`` is safe to call repeatedly from one thread."""
+    """Loads every model once; ``compose`` may run in several threads at once.
+
+    GPU work takes one lock, one job at a time, and waiting jobs' text-to-image
+    renders share one diffusion call (``batch_jobs``); the language-model call and
+    ffmpeg run outside the lock, overlapping with another job's GPU work.
+    """
 
     def __init__(self, config: PipelineConfig) -> None:
         self.config = config
@@ -80,6 +88,10 @@ class Pipeline:
             steps=config.steps,
             guidance=config.guidance,
             scheduler=config.scheduler,
+        )
+        self._gpu = threading.Lock()
+        self.batcher = RenderBatcher(
+            self.generator.render, max_jobs=config.batch_jobs, gpu=self._gpu
         )
         self.audio = AudioRenderer(device=self.device, n_iter=config.griffin_lim_iters)
         self.encoder = Encoder()
@@ -111,7 +123,8 @@ class Pipeline:
 
         # 2. caption it three ways
         on_progress(Progress(Stage.CAPTION))
-        captions = self.captioner.caption(image, seed=options.seed)
+        with self._gpu:
+            captions = self.captioner.caption(image, seed=options.seed)
         lap("caption")
 
         # 3. one brief from the captions and the photo's mood
@@ -131,16 +144,17 @@ class Pipeline:
             source = Image.open(io.BytesIO(options.remix_png)).convert("RGB")
             genres = [options.remix_genre or brief.genres[0]] * N_TRACKS
             prompts = [options.remix_prompt or prompts[0]] * N_TRACKS
-            images = self.generator.vary(
-                [source] * N_TRACKS,
-                prompts,
-                seeds,
-                strength=REMIX_STRENGTH,
-                steps=options.steps,
-                on_step=on_step,
-            )
+            with self._gpu:
+                images = self.generator.vary(
+                    [source] * N_TRACKS,
+                    prompts,
+                    seeds,
+                    strength=REMIX_STRENGTH,
+                    steps=options.steps,
+                    on_step=on_step,
+                )
         else:
-            images = self.generator.render(prompts, seeds, steps=options.steps, on_step=on_step)
+            images = self.batcher.render(prompts, seeds, steps=options.steps, on_step=on_step)
         # longer tracks, made as Riffusion makes them: each next clip grows from the
         # previous spectrogram (img2img) while its noise walks from the track's seed to
         # a second seed, so the music drifts instead of jumping between clips
@@ -149,23 +163,25 @@ class Pipeline:
         clips = self.audio.clips_needed(duration) if duration > self.audio.clip_seconds else 1
         targets = [seed + WALK_SEED_OFFSET for seed in seeds]
         for k in range(1, clips):
-            segments.append(
-                self.generator.vary(
-                    segments[-1],
-                    prompts,
-                    seeds,
-                    strength=CONTINUE_STRENGTH,
-                    toward_seeds=targets,
-                    alpha=k / (clips - 1),
-                    steps=options.steps,
-                    on_step=on_step,
+            with self._gpu:
+                segments.append(
+                    self.generator.vary(
+                        segments[-1],
+                        prompts,
+                        seeds,
+                        strength=CONTINUE_STRENGTH,
+                        toward_seeds=targets,
+                        alpha=k / (clips - 1),
+                        steps=options.steps,
+                        on_step=on_step,
+                    )
                 )
-            )
         lap("music")
 
         # 5. spectrograms -> waveforms, all tracks of a segment at once
         on_progress(Progress(Stage.AUDIO))
-        rendered = [self.audio.render(segment, seed=options.seed) for segment in segments]
+        with self._gpu:
+            rendered = [self.audio.render(segment, seed=options.seed) for segment in segments]
         if len(rendered) == 1:
             waves = rendered[0]
         else:

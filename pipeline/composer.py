@@ -37,11 +37,16 @@ class Composer(Protocol):
 
     async def video(self, mp3: bytes, cover_jpeg: bytes) -> bytes: ...
 
+    async def workers_alive(self) -> int:
+        """Pipelines that answer now (for /stats and the metrics)."""
+        ...
+
     async def close(self) -> None: ...
 
 
 class LocalComposer:
-    """One GPU lane in this process: models load once, work runs in one thread.
+    """One GPU in this process: models load once; up to ``batch_jobs`` jobs run at once,
+    their GPU work one at a time and their diffusion batched (see ``pipeline.batching``).
 
     Progress callbacks are delivered on the event loop's thread, so the caller may
     touch asyncio objects from them.
@@ -49,12 +54,15 @@ class LocalComposer:
 
     def __init__(self, config: PipelineConfig) -> None:
         self.config = config
-        self._lane = ThreadPoolExecutor(1, thread_name_prefix="immu-gpu")
+        self._lane = ThreadPoolExecutor(config.batch_jobs, thread_name_prefix="immu-job")
+        self._loading = asyncio.Lock()
         self._pipeline: Pipeline | None = None
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._pipeline = await loop.run_in_executor(self._lane, Pipeline, self.config)
+        async with self._loading:  # several lanes may ask first: load the models once
+            if self._pipeline is None:
+                loop = asyncio.get_running_loop()
+                self._pipeline = await loop.run_in_executor(self._lane, Pipeline, self.config)
 
     async def clean_photo(self, data: bytes) -> bytes:
         """Untrusted bytes -> an upright, bounded JPEG without metadata; ``PhotoError`` if unusable."""
@@ -80,6 +88,9 @@ class LocalComposer:
         assert self._pipeline is not None
         # ffmpeg is CPU work: keep it off the GPU lane so it never waits behind a render
         return await asyncio.to_thread(self._pipeline.video, mp3, cover_jpeg)
+
+    async def workers_alive(self) -> int:
+        return 1 if self._pipeline is not None else 0
 
     async def close(self) -> None:
         self._lane.shutdown(wait=False, cancel_futures=True)

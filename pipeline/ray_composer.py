@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 NAMESPACE = "immu"
 ACTOR_PREFIX = "immu-pipeline-"
 DISCOVER_EVERY_S = 5.0
+PING_TIMEOUT_S = 3.0
 
 
 class NoWorkerError(PipelineError):
@@ -34,18 +35,19 @@ class NoWorkerError(PipelineError):
 
 
 class PipelineWorker:
-    """The actor body: one pipeline, one job at a time, progress streamed back."""
+    """The actor body: one pipeline; up to ``batch_jobs`` jobs at once, their GPU work
+    one at a time and their diffusion batched; progress streamed back."""
 
     def __init__(self, config: PipelineConfig) -> None:
         self.pipeline = Pipeline(config)
-        self._lane = threading.Lock()
+        self._slots = threading.Semaphore(config.batch_jobs)  # more wait their turn here
         self.jobs_done = 0
 
     def compose(self, photo: bytes, options: ComposeOptions) -> Iterator[Progress | Composition]:
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
 
         def run() -> None:
-            with self._lane:
+            with self._slots:
                 try:
                     result = self.pipeline.compose(
                         photo, options, lambda e: events.put(("progress", e))
@@ -95,7 +97,7 @@ def start_workers(
             lifetime="detached",
             num_gpus=gpus_per_worker,
             num_cpus=0,
-            max_concurrency=4,  # compose is serialised inside; info answers meanwhile
+            max_concurrency=config.batch_jobs + 2,  # the jobs, and info answers meanwhile
             max_restarts=-1,  # a crashed actor comes back and reloads its models
             max_task_retries=0,  # the bot decides where a lost job goes next
             scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
@@ -136,18 +138,30 @@ class RayComposer:
         if not force and time.monotonic() - self._discovered < DISCOVER_EVERY_S:
             return
         self._discovered = time.monotonic()
-        names = await asyncio.to_thread(ray.util.list_named_actors, all_namespaces=True)
-        for entry in names:
-            name = entry["name"] if isinstance(entry, dict) else entry
-            if str(name).startswith(ACTOR_PREFIX) and name not in self._actors:
+        entries = await asyncio.to_thread(ray.util.list_named_actors, all_namespaces=True)
+        names = {str(e["name"] if isinstance(e, dict) else e) for e in entries}
+        for name in set(self._actors) - names:  # its `immu worker` stopped
+            self._actors.pop(name, None)
+        for name in sorted(names - set(self._actors)):
+            if name.startswith(ACTOR_PREFIX):
                 try:
                     self._actors[name] = ray.get_actor(name, namespace=NAMESPACE)
                     self._busy.setdefault(name, 0)
                 except ValueError:
                     continue
 
-    def workers(self) -> int:
-        return len(self._actors)
+    async def workers_alive(self) -> int:
+        """Workers that answer a ping within PING_TIMEOUT_S (one that restarts does not)."""
+        await self._discover(force=True)
+
+        async def ping(actor: Any) -> bool:
+            try:
+                await asyncio.wait_for(actor.info.remote(), PING_TIMEOUT_S)
+                return True
+            except Exception:  # dead, restarting or unreachable: not alive
+                return False
+
+        return sum(await asyncio.gather(*(ping(a) for a in list(self._actors.values()))))
 
     async def clean_photo(self, data: bytes) -> bytes:
         return await asyncio.to_thread(_clean_photo, data)  # CPU work, no model: stays here

@@ -10,12 +10,13 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.bot.harness import BotProcess
+from tests.bot.harness import BotProcess, texts_to
 from tests.conftest import EXAMPLE_PHOTO, ROOT
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -118,9 +119,11 @@ def test_ray_workers_share_jobs_and_survive_a_killed_worker_and_a_killed_bot(
     tg: FakeTelegram, tiny_models: dict[str, str], tmp_path: Path, cluster: Cluster
 ) -> None:
     env = {k: v for k, v in cluster.env.items() if k.startswith(("RAY_",))}
+    metrics_port = _free_port()
     bot = BotProcess(
         tg, tiny_models, tmp_path / "data", IMMU_COMPOSER="ray", IMMU_RAY_ADDRESS=cluster.address,
-        IMMU_LANES="4", IMMU_MAX_QUEUE="100", **env,
+        IMMU_LANES="4", IMMU_MAX_QUEUE="100", IMMU_ADMIN_IDS="9",
+        IMMU_METRICS_PORT=str(metrics_port), **env,
     ).start()  # fmt: skip
     people = [tg.user(100 + i, f"P{i}") for i in range(6)]
     for person in people:
@@ -143,3 +146,23 @@ def test_ray_workers_share_jobs_and_survive_a_killed_worker_and_a_killed_bot(
     assert "worker=immu-pipeline-w1-0" in log and "worker=immu-pipeline-w2-0" in log  # spread
     assert "worker lost" in log  # the killed worker's job was moved
     assert cluster.env["RAY_AUTH_TOKEN"] not in log
+
+    # operators see the system: Prometheus metrics and /stats, both counting live workers
+    def metric(name: str) -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+            lines = r.read().decode().splitlines()
+        return sum(float(line.split()[-1]) for line in lines if line.startswith(name))
+
+    tg.wait_for(lambda: metric("immu_workers_alive ") == 2, 120, "the killed worker back")
+    assert metric("immu_jobs_in_flight ") == 0 and metric("immu_queue_jobs ") == 0
+    assert metric('immu_jobs_total{outcome="delivered"}') >= 1  # since the restart
+    assert metric('immu_stage_seconds_count{stage="music"}') >= 1
+    operator = tg.user(9, "Op")
+    tg.send_text(operator, "/stats")
+    tg.wait_for(lambda: texts_to(tg, 9), 30, "stats")
+    assert "workers_alive: 2" in texts_to(tg, 9)[-1]
+    cluster.workers[1].send_signal(signal.SIGTERM)  # one GPU host leaves
+    tg.wait_for(lambda: metric("immu_workers_alive ") == 1, 60, "one worker left")
+    tg.send_text(operator, "/stats")
+    tg.wait_for(lambda: len(texts_to(tg, 9)) == 2, 30, "stats again")
+    assert "workers_alive: 1" in texts_to(tg, 9)[-1]
