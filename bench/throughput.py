@@ -1,7 +1,9 @@
-"""Throughput with 1 and with 2 Ray workers: jobs per minute and latency for K concurrent jobs.
+"""Throughput with 1 and with 2 Ray workers: jobs per minute and latency for K concurrent jobs,
+each without and with cross-job batching (IMMU_BATCH_JOBS).
 
     python bench/throughput.py --jobs 8                  # tiny models on the CPU
     python bench/throughput.py --full-size --device cuda # real sizes, random weights
+    python bench/throughput.py --full-size --device cuda --workers 1  # a one-GPU host
 
 It starts a local Ray instance, pipeline actors through the same code as
 ``immu worker``, and sends the jobs through the bot's ``RayComposer``.
@@ -50,42 +52,58 @@ def main() -> None:
     parser.add_argument("--full-size", action="store_true")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--batch-jobs", type=int, default=3, help="the batched setting to try")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
     setup_logging("WARNING")
     gpus = 1 if args.device == "cuda" else 0
 
     with tempfile.TemporaryDirectory(prefix="immu-throughput-") as tmp:
         env = write_full_size_models(Path(tmp)) if args.full_size else write_tiny_models(Path(tmp))
-        config = PipelineConfig(
-            caption_model=env["IMMU_CAPTION_MODEL"],
-            music_model=env["IMMU_MUSIC_MODEL"],
-            device=args.device,
-            steps=args.steps or (25 if args.full_size else 4),
-            griffin_lim_iters=32 if args.full_size else 4,
-        )
         ray.init(num_cpus=4, num_gpus=2 * gpus, include_dashboard=False, logging_level="ERROR")
         rows = []
-        for workers in (1, 2):
-            actors = start_workers(
-                config, count=workers, gpus_per_worker=gpus, name=f"bench{workers}"
-            )
-            composer = RayComposer(address="auto")
-            asyncio.run(composer.start())
-            asyncio.run(run_jobs(composer, workers))  # warm-up: one job per worker
-            elapsed, latencies = asyncio.run(run_jobs(composer, args.jobs))
-            p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
-            rows.append((workers, args.jobs / elapsed * 60, statistics.median(latencies), p95))
-            for actor in actors:
-                ray.kill(actor)
-            time.sleep(1)
+        for workers in args.workers:
+            for batch in sorted({1, args.batch_jobs}):
+                config = PipelineConfig(
+                    caption_model=env["IMMU_CAPTION_MODEL"],
+                    music_model=env["IMMU_MUSIC_MODEL"],
+                    device=args.device,
+                    steps=args.steps or (25 if args.full_size else 4),
+                    griffin_lim_iters=32 if args.full_size else 4,
+                    batch_jobs=batch,
+                )
+                actors = start_workers(
+                    config, count=workers, gpus_per_worker=gpus, name=f"bench{workers}-{batch}"
+                )
+                composer = RayComposer(address="auto")
+                asyncio.run(composer.start())
+                asyncio.run(run_jobs(composer, workers))  # warm-up: one job per worker
+                elapsed, latencies = asyncio.run(run_jobs(composer, args.jobs))
+                p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
+                rate = args.jobs / elapsed * 60
+                rows.append((workers, batch, rate, statistics.median(latencies), p95))
+                print(f"measured workers={workers} batch_jobs={batch}", flush=True)
+                for actor in actors:
+                    ray.kill(actor)
+                time.sleep(1)
         ray.shutdown()
 
     kind = "full-size random weights" if args.full_size else "tiny random weights"
     print(f"K={args.jobs} concurrent jobs, {kind}, device={args.device}")
-    print(f"{'workers':>8}{'jobs/min':>10}{'p50 s':>8}{'p95 s':>8}")
-    for workers, rate, p50, p95 in rows:
-        print(f"{workers:>8}{rate:>10.1f}{p50:>8.2f}{p95:>8.2f}")
-    print(f"ratio 2 workers / 1 worker: {rows[1][1] / rows[0][1]:.2f}x jobs per minute")
+    print(f"{'workers':>8}{'batch':>7}{'jobs/min':>10}{'p50 s':>8}{'p95 s':>8}")
+    for workers, batch, rate, p50, p95 in rows:
+        print(f"{workers:>8}{batch:>7}{rate:>10.1f}{p50:>8.2f}{p95:>8.2f}")
+    base = {(w, b): rate for w, b, rate, _, _ in rows}
+    for batch in sorted({1, args.batch_jobs}):
+        if (1, batch) in base and (2, batch) in base:
+            ratio = base[(2, batch)] / base[(1, batch)]
+            print(f"2 workers / 1 worker, batch_jobs={batch}: {ratio:.2f}x jobs per minute")
+    if args.batch_jobs != 1:
+        for workers in args.workers:
+            ratio = base[(workers, args.batch_jobs)] / base[(workers, 1)]
+            print(
+                f"batch_jobs={args.batch_jobs} / 1, {workers} worker(s): {ratio:.2f}x jobs per minute"
+            )
 
 
 if __name__ == "__main__":

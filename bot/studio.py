@@ -272,7 +272,7 @@ class Studio:
             return
         saved = await self.store.get_job(job.id)
         assert saved is not None
-        self._spawn(self._deliver(saved))
+        self._spawn(self._deliver(saved, composed_at=time.perf_counter()))
 
     async def _options(self, job: Job) -> ComposeOptions | None:
         """A plain job, or a remix: three variations of a channel post's spectrogram.
@@ -311,7 +311,7 @@ class Studio:
 
     # --- delivering three tracks ---
 
-    async def _deliver(self, job: Job) -> None:
+    async def _deliver(self, job: Job, composed_at: float | None = None) -> None:
         """Send the three audios and the choice keyboard; each send is recorded, so a
         restart resumes where it stopped instead of sending again."""
         lang = await self.lang_of(job.user_id)
@@ -356,7 +356,8 @@ class Studio:
         await self._edit_or_say(
             job.chat_id, job.status_message_id, text(lang, "delivered"), send_if_missing=False
         )
-        log.info("job delivered job=%d", job.id)
+        since = time.perf_counter() - composed_at if composed_at is not None else float("nan")
+        log.info("job delivered job=%d seconds_since_composed=%.3f", job.id, since)
 
     # --- the person's choice ---
 
