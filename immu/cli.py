@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     from immu.logs import setup_logging
 
-    setup_logging(settings.log_level, settings.secrets())
+    setup_logging(
+        settings.log_level, settings.secrets(), model_libraries=getattr(args, "models", True)
+    )
     try:
         return int(args.run(args, settings) or 0)
     except CliError as exc:
@@ -71,23 +73,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", type=Path, default=Path("immu-out"), help="output folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="diffusion steps (default: setting)")
-    p.set_defaults(run=_compose)
+    p.set_defaults(run=_compose, models=False)  # after the photo is checked
 
     p = sub.add_parser("audio-to-image", help="audio file -> Riffusion spectrogram image")
     p.add_argument("audio", type=Path)
     p.add_argument("image", type=Path)
     p.add_argument("--start", type=float, default=0.0, help="seconds into the audio")
-    p.set_defaults(run=_audio_to_image)
+    p.set_defaults(run=_audio_to_image, models=False)
 
     p = sub.add_parser("image-to-audio", help="Riffusion spectrogram image -> WAV")
     p.add_argument("image", type=Path)
     p.add_argument("audio", type=Path)
-    p.set_defaults(run=_image_to_audio)
+    p.set_defaults(run=_image_to_audio, models=False)
 
     models = sub.add_parser("models", help="fetch real weights or write tiny ones")
     msub = models.add_subparsers(metavar="ACTION")
     p = msub.add_parser("download", help="fetch the configured models into the hub cache")
-    p.set_defaults(run=_models_download)
+    p.set_defaults(run=_models_download, models=False)
     p = msub.add_parser("tiny", help="write tiny random-weight models (noise, for tests)")
     p.add_argument("folder", type=Path)
     p.set_defaults(run=_models_tiny)
@@ -103,11 +105,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("backup", help="online, consistent copy of the store")
     p.add_argument("path", type=Path)
-    p.set_defaults(run=_backup)
+    p.set_defaults(run=_backup, models=False)
 
     p = sub.add_parser("restore", help="put a backup in place (stop the bot first)")
     p.add_argument("path", type=Path)
-    p.set_defaults(run=_restore)
+    p.set_defaults(run=_restore, models=False)
     return parser
 
 
@@ -126,6 +128,7 @@ def _compose(args: argparse.Namespace, settings: object) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from immu.logs import quiet_model_libraries
     from immu.settings import Settings
     from pipeline.chain import Pipeline
     from pipeline.composition import ComposeOptions, Stage
@@ -135,6 +138,7 @@ def _compose(args: argparse.Namespace, settings: object) -> int:
     assert isinstance(settings, Settings)
     photo = _read_input(args.photo)
     load_photo(photo)  # refuse bad input before minutes of model loading
+    quiet_model_libraries()
     console = Console(stderr=True)
     labels = {
         Stage.CAPTION: "captioning",
@@ -227,6 +231,8 @@ def _audio_to_image(args: argparse.Namespace, settings: object) -> int:
 def _image_to_audio(args: argparse.Namespace, settings: object) -> int:
     from PIL import Image, UnidentifiedImageError
 
+    from immu.settings import Settings
+    from pipeline.device import pick_device
     from pipeline.encoder import wav_bytes
     from pipeline.spectrogram import audio_from_images
 
@@ -236,7 +242,9 @@ def _image_to_audio(args: argparse.Namespace, settings: object) -> int:
         image.load()
     except (UnidentifiedImageError, OSError) as exc:
         raise CliError(f"{args.image} is not an image") from exc
-    (audio,) = audio_from_images([image])
+    assert isinstance(settings, Settings)
+    device = pick_device(settings.device)
+    (audio,) = audio_from_images([image], device=device, n_iter=settings.griffin_lim_iters)
     args.audio.write_bytes(wav_bytes(audio))
     print(f"wrote {args.audio}")
     return 0

@@ -33,7 +33,12 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
+def setup_logging(
+    level: str = "INFO", secrets: Iterable[str] = (), *, model_libraries: bool = True
+) -> None:
+    """One plain line per event on stderr, secrets redacted. ``model_libraries=False``
+    leaves transformers and diffusers unimported (seconds) for commands that load no model.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%S")
@@ -44,10 +49,11 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     root.setLevel(level.upper())
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    _quiet_model_libraries()
+    if model_libraries:
+        quiet_model_libraries()
 
 
-def _quiet_model_libraries() -> None:
+def quiet_model_libraries() -> None:
     """Model libraries print progress bars and advice; operators want our lines only."""
     try:
         import transformers

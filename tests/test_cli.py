@@ -89,7 +89,7 @@ def test_converters_round_trip_a_wav(tmp_path: Path) -> None:
     png, back = tmp_path / "tone.png", tmp_path / "back.wav"
     assert _immu("audio-to-image", str(wav), str(png), "--start", "1").returncode == 0
     assert Image.open(png).size == (512, 512)
-    result = _immu("image-to-audio", str(png), str(back))
+    result = _immu("image-to-audio", str(png), str(back), env={"IMMU_GRIFFIN_LIM_ITERS": "4"})
     assert result.returncode == 0, result.stderr
     probe = subprocess.run(
         ["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=sample_rate",
