@@ -44,6 +44,9 @@ def main() -> None:
     parser.add_argument("--griffin-lim-iters", type=int, default=32)
     parser.add_argument("--scheduler", default="default", choices=("default", "dpm++"))
     parser.add_argument(
+        "--no-warmup", action="store_true", help="skip the warm-up run (slow CPU hosts)"
+    )
+    parser.add_argument(
         "--photo",
         type=Path,
         default=Path(__file__).resolve().parent.parent / "examples" / "sunset.jpg",
@@ -81,7 +84,8 @@ def main() -> None:
         pipeline = Pipeline(config)
         load_s = time.perf_counter() - started
         photo = args.photo.read_bytes()
-        pipeline.compose(photo, ComposeOptions(seed=0))  # warm-up: kernels, caches, allocator
+        if not args.no_warmup:
+            pipeline.compose(photo, ComposeOptions(seed=0))  # warm-up: kernels, caches, allocator
         runs = []
         for i in range(args.runs):
             if pipeline.device.startswith("cuda"):
@@ -102,7 +106,8 @@ def main() -> None:
     print(
         f"models: {kind}; steps={steps} scheduler={args.scheduler} griffin_lim_iters={args.griffin_lim_iters}"
     )
-    print(f"runs: {args.runs} (after one warm-up); model load: {load_s:.1f} s")
+    warm = "no warm-up" if args.no_warmup else "after one warm-up"
+    print(f"runs: {args.runs} ({warm}); model load: {load_s:.1f} s")
     total = statistics.median(r["total"] for r in runs)
     print(f"{'stage':<10}{'median s':>10}{'share':>8}")
     for stage in STAGES:

@@ -12,6 +12,7 @@ import json
 import logging
 import secrets
 import time
+import weakref
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -77,7 +78,10 @@ class Studio:
         self.queue: asyncio.Queue[int] = asyncio.Queue()
         self._admission = asyncio.Lock()  # limit checks and reservations, never I/O
         self._reserved: defaultdict[int, int] = defaultdict(int)
-        self._post_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # one lock per job's post, gone once nobody holds or waits for it
+        self._post_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self.stage_seconds: dict[str, float] = {}
         self.started = time.monotonic()
@@ -369,12 +373,18 @@ class Studio:
             return job
         if job.status != "delivered" or track_idx not in (0, 1, 2):
             return Answer(text(lang, "expired"), alert=True)
-        async with self._post_locks[job_id]:
+        async with self._post_lock(job_id):
             post = await self.store.claim_post(job_id, track_idx, who.id)
             if post.status == "posted":
                 return Answer(text(lang, "already_posted"), alert=True)
             url = await self._publish(post.id)
         return Answer(text(lang, "posted" if url else "post_pending"), alert=url is None)
+
+    def _post_lock(self, job_id: int) -> asyncio.Lock:
+        lock = self._post_locks.get(job_id)
+        if lock is None:
+            lock = self._post_locks[job_id] = asyncio.Lock()
+        return lock
 
     async def _publish(self, post_id: int) -> str | None:
         """Post to the channel and record it; None if the channel failed (kept pending)."""
@@ -409,7 +419,7 @@ class Studio:
         """Post the choices the channel refused earlier (or a restart interrupted)."""
         posted = 0
         for post in await self.store.pending_posts():
-            async with self._post_locks[post.job_id]:
+            async with self._post_lock(post.job_id):
                 url = await self._publish(post.id)
             if url:
                 posted += 1
@@ -513,7 +523,9 @@ class Studio:
 
     async def delete_post(self, who: Person, post_id: int) -> Answer:
         _, lang = await self.person(who)
-        async with self._post_locks[post_id]:
+        existing = await self.store.get_post(post_id)
+        # the same lock as publishing: a delete never races a post of the same choice
+        async with self._post_lock(existing.job_id if existing else 0):
             post = await self.store.delete_post(post_id, who.id)
         if post is None:
             log.warning("foreign delete refused post=%d user=%s", post_id, _uid(who.id))

@@ -255,7 +255,8 @@ def _models_download(args: argparse.Namespace, settings: object) -> int:
     from pipeline.models import download_models
 
     assert isinstance(settings, Settings)
-    for folder in download_models([settings.caption_model, settings.music_model]):
+    wanted = [settings.caption_model, settings.music_model, settings.tiny_vae]
+    for folder in download_models([repo for repo in wanted if repo]):
         print(f"ready: {folder}")
     return 0
 

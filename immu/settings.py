@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     steps: int = Field(50, ge=1, le=200)
     guidance: float = Field(7.0, ge=0.0, le=30.0)
     scheduler: Literal["default", "dpm++"] = "default"
+    tiny_vae: str = ""
     griffin_lim_iters: int = Field(32, ge=1, le=256)
     duration_s: float = Field(5.0, ge=1.0, le=30.0)
 
@@ -100,6 +101,7 @@ class Settings(BaseSettings):
             steps=self.steps,
             guidance=self.guidance,
             scheduler=self.scheduler,
+            tiny_vae=self.tiny_vae or None,
             griffin_lim_iters=self.griffin_lim_iters,
             llm_api_key=self.llm_api_key.get_secret_value() if self.llm_api_key else None,
             llm_base_url=self.llm_base_url,

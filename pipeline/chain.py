@@ -47,6 +47,7 @@ class PipelineConfig:
     steps: int = 50
     guidance: float = 7.0
     scheduler: str = "default"
+    tiny_vae: str | None = None  # an AutoencoderTiny (e.g. madebyollin/taesd) to decode with
     griffin_lim_iters: int = 32
     llm_api_key: str | None = None
     llm_base_url: str | None = None
@@ -88,6 +89,7 @@ class Pipeline:
             steps=config.steps,
             guidance=config.guidance,
             scheduler=config.scheduler,
+            tiny_vae=config.tiny_vae,
         )
         self._gpu = threading.Lock()
         self.batcher = RenderBatcher(

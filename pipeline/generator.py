@@ -28,6 +28,7 @@ class SpectrogramGenerator:
         steps: int,
         guidance: float,
         scheduler: str = "default",
+        tiny_vae: str | None = None,
     ) -> None:
         from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
 
@@ -39,6 +40,13 @@ class SpectrogramGenerator:
             )
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load music model {model!r}: {exc}") from exc
+        if tiny_vae:  # a distilled decoder: much faster, a little less detail
+            from diffusers import AutoencoderTiny
+
+            try:
+                pipe.vae = AutoencoderTiny.from_pretrained(tiny_vae, dtype=dtype)
+            except (OSError, ValueError) as exc:
+                raise ModelLoadError(f"cannot load tiny VAE {tiny_vae!r}: {exc}") from exc
         if scheduler == "dpm++":
             pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
         pipe.set_progress_bar_config(disable=True)

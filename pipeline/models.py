@@ -102,6 +102,23 @@ def write_tiny_models(root: Path) -> dict[str, str]:
     }
 
 
+def write_tiny_autoencoder(folder: Path, *, full_size: bool = False) -> Path:
+    """A random-weight ``AutoencoderTiny`` (TAESD's architecture when ``full_size``)."""
+    from diffusers import AutoencoderTiny
+
+    if full_size:  # madebyollin/taesd: 64 channels, (1, 3, 3, 3) / (3, 3, 3, 1) blocks
+        vae = AutoencoderTiny()
+    else:
+        vae = AutoencoderTiny(
+            encoder_block_out_channels=(8, 8, 8, 8),
+            decoder_block_out_channels=(8, 8, 8, 8),
+            num_encoder_blocks=(1, 1, 1, 1),
+            num_decoder_blocks=(1, 1, 1, 1),
+        )
+    vae.save_pretrained(folder)  # type: ignore[attr-defined]
+    return folder
+
+
 def write_full_size_models(root: Path) -> dict[str, str]:
     """Random-weight models with the real architectures (BLIP-large, Stable Diffusion 1.5).
 

@@ -92,3 +92,25 @@ def test_a_missing_model_folder_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(ModelLoadError, match="cannot load captioning model"):
         Captioner(str(tmp_path / "nowhere"), device="cpu", dtype=__import__("torch").float32)
+
+
+def test_a_tiny_vae_decodes_the_spectrograms_when_configured(  # type: ignore[no-untyped-def]
+    tiny_config, tiny_pipeline, photo_bytes, tmp_path
+) -> None:
+    from dataclasses import replace
+
+    from pipeline.chain import Pipeline
+    from pipeline.models import write_tiny_autoencoder
+
+    fast = Pipeline(replace(tiny_config, tiny_vae=str(write_tiny_autoencoder(tmp_path / "taesd"))))
+    options = ComposeOptions(seed=4)
+    quick, full = fast.compose(photo_bytes, options), tiny_pipeline.compose(photo_bytes, options)
+    assert len(quick.tracks) == 3 and all(t.mp3 for t in quick.tracks)
+    # the same seed and prompts, another decoder: other spectrograms
+    assert [t.prompt for t in quick.tracks] == [t.prompt for t in full.tracks]
+    assert all(
+        a.spectrogram_png != b.spectrogram_png
+        for a, b in zip(quick.tracks, full.tracks, strict=True)
+    )
+    with pytest.raises(ModelLoadError, match="tiny VAE"):
+        Pipeline(replace(tiny_config, tiny_vae=str(tmp_path / "missing")))
