@@ -25,7 +25,7 @@ import torch
 from immu.logs import setup_logging
 from pipeline.chain import Pipeline, PipelineConfig
 from pipeline.composition import ComposeOptions
-from pipeline.models import write_full_size_models, write_tiny_models
+from pipeline.models import write_full_size_models, write_tiny_autoencoder, write_tiny_models
 
 STAGES = ("caption", "brief", "music", "audio", "encode")
 
@@ -43,6 +43,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="default: 4 tiny, 50 otherwise")
     parser.add_argument("--griffin-lim-iters", type=int, default=32)
     parser.add_argument("--scheduler", default="default", choices=("default", "dpm++"))
+    parser.add_argument(
+        "--tiny-vae", action="store_true", help="decode with TAESD's architecture (random)"
+    )
     parser.add_argument(
         "--no-warmup", action="store_true", help="skip the warm-up run (slow CPU hosts)"
     )
@@ -79,6 +82,9 @@ def main() -> None:
             steps=steps,
             griffin_lim_iters=args.griffin_lim_iters,
             scheduler=args.scheduler,
+            tiny_vae=str(write_tiny_autoencoder(Path(tmp) / "taesd", full_size=True))
+            if args.tiny_vae
+            else None,
         )
         started = time.perf_counter()
         pipeline = Pipeline(config)
@@ -105,6 +111,7 @@ def main() -> None:
     print(f"device: {name}")
     print(
         f"models: {kind}; steps={steps} scheduler={args.scheduler} griffin_lim_iters={args.griffin_lim_iters}"
+        f"{' tiny_vae' if args.tiny_vae else ''}"
     )
     warm = "no warm-up" if args.no_warmup else "after one warm-up"
     print(f"runs: {args.runs} ({warm}); model load: {load_s:.1f} s")
