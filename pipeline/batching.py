@@ -19,7 +19,7 @@ from PIL import Image
 log = logging.getLogger(__name__)
 
 StepCallback = Callable[[int, int], None]
-RenderFn = Callable[..., list[Image.Image]]  # (prompts, seeds, *, steps, on_step)
+RenderFn = Callable[..., list[Image.Image]]  # (prompts, seeds, *, steps, on_step, timings)
 
 
 @dataclass
@@ -28,6 +28,7 @@ class _Request:
     seeds: list[int]
     steps: int | None
     on_step: StepCallback | None
+    timings: dict[str, float] = field(default_factory=dict)
     images: list[Image.Image] = field(default_factory=list)
     error: BaseException | None = None
     done: bool = False
@@ -51,6 +52,7 @@ class RenderBatcher:
         *,
         steps: int | None = None,
         on_step: StepCallback | None = None,
+        timings: dict[str, float] | None = None,
     ) -> list[Image.Image]:
         request = _Request(prompts, seeds, steps, on_step)
         with self._mutex:
@@ -60,6 +62,8 @@ class RenderBatcher:
                 self._run(self._take(request))
         if request.error is not None:
             raise request.error
+        if timings is not None:
+            timings.update(request.timings)
         return request.images
 
     def _take(self, leader: _Request) -> list[_Request]:
@@ -84,10 +88,14 @@ class RenderBatcher:
         seeds = [s for r in batch for s in r.seeds]
         if len(batch) > 1:
             log.info("diffusion batch jobs=%d prompts=%d", len(batch), len(prompts))
+        timings: dict[str, float] = {}
         try:
-            images = self._render(prompts, seeds, steps=batch[0].steps, on_step=on_step)
+            images = self._render(
+                prompts, seeds, steps=batch[0].steps, on_step=on_step, timings=timings
+            )
             start = 0
             for request in batch:
+                request.timings = dict(timings)
                 request.images = images[start : start + len(request.prompts)]
                 start += len(request.prompts)
         except BaseException as exc:  # every job of the batch hears of it

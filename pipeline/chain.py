@@ -142,6 +142,7 @@ class Pipeline:
         seeds = [options.seed * N_TRACKS + i for i in range(N_TRACKS)]
         on_progress(Progress(Stage.MUSIC))
         on_step = lambda k, n: on_progress(Progress(Stage.MUSIC, k, n))  # noqa: E731
+        render_times: dict[str, float] = {}
         if options.remix_png is not None:
             source = Image.open(io.BytesIO(options.remix_png)).convert("RGB")
             genres = [options.remix_genre or brief.genres[0]] * N_TRACKS
@@ -156,7 +157,9 @@ class Pipeline:
                     on_step=on_step,
                 )
         else:
-            images = self.batcher.render(prompts, seeds, steps=options.steps, on_step=on_step)
+            images = self.batcher.render(
+                prompts, seeds, steps=options.steps, on_step=on_step, timings=render_times
+            )
         # longer tracks, made as Riffusion makes them: each next clip grows from the
         # previous spectrogram (img2img) while its noise walks from the track's seed to
         # a second seed, so the music drifts instead of jumping between clips
@@ -179,6 +182,9 @@ class Pipeline:
                     )
                 )
         lap("music")
+        if "decode" in render_times:  # the first clips' VAE decode, apart from diffusion
+            seconds["decode"] = round(render_times["decode"], 4)
+            seconds["music"] = round(seconds["music"] - seconds["decode"], 4)
 
         # 5. spectrograms -> waveforms, all tracks of a segment at once
         on_progress(Progress(Stage.AUDIO))

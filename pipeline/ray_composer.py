@@ -28,6 +28,13 @@ NAMESPACE = "immu"
 ACTOR_PREFIX = "immu-pipeline-"
 DISCOVER_EVERY_S = 5.0
 PING_TIMEOUT_S = 3.0
+# actors never run the bot's log set-up: keep the model libraries' advice out of their logs
+QUIET_LIBRARIES = {
+    "TRANSFORMERS_VERBOSITY": "error",
+    "DIFFUSERS_VERBOSITY": "error",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
 
 
 class NoWorkerError(PipelineError):
@@ -101,6 +108,7 @@ def start_workers(
             max_restarts=-1,  # a crashed actor comes back and reloads its models
             max_task_retries=0,  # the bot decides where a lost job goes next
             scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
+            runtime_env={"env_vars": QUIET_LIBRARIES},
         ).remote(config)
         actors.append(actor)
     ray.get([a.info.remote() for a in actors])  # type: ignore[attr-defined]  # models loaded

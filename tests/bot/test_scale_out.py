@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot.harness import BotProcess, texts_to
+from tests.bot.harness import texts_to
 from tests.conftest import EXAMPLE_PHOTO, ROOT
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -115,13 +115,13 @@ def _delivered(tg: FakeTelegram, chat: int) -> int:
     return len([m for m in tg.chat_messages(chat) if "pick:" in str(m.get("reply_markup", ""))])
 
 
-def test_ray_workers_share_jobs_and_survive_a_killed_worker_and_a_killed_bot(
-    tg: FakeTelegram, tiny_models: dict[str, str], tmp_path: Path, cluster: Cluster
+def test_ray_workers_share_jobs_and_survive_a_killed_worker_and_a_killed_bot(  # type: ignore[no-untyped-def]
+    tg: FakeTelegram, make_bot, tmp_path: Path, cluster: Cluster
 ) -> None:
     env = {k: v for k, v in cluster.env.items() if k.startswith(("RAY_",))}
     metrics_port = _free_port()
-    bot = BotProcess(
-        tg, tiny_models, tmp_path / "data", IMMU_COMPOSER="ray", IMMU_RAY_ADDRESS=cluster.address,
+    bot = make_bot(  # stopped by the fixture: a leaked bot would eat the CPU of later tests
+        IMMU_COMPOSER="ray", IMMU_RAY_ADDRESS=cluster.address,
         IMMU_LANES="4", IMMU_MAX_QUEUE="100", IMMU_ADMIN_IDS="9",
         IMMU_METRICS_PORT=str(metrics_port), **env,
     ).start()  # fmt: skip
@@ -146,6 +146,11 @@ def test_ray_workers_share_jobs_and_survive_a_killed_worker_and_a_killed_bot(
     assert "worker=immu-pipeline-w1-0" in log and "worker=immu-pipeline-w2-0" in log  # spread
     assert "worker lost" in log  # the killed worker's job was moved
     assert cluster.env["RAY_AUTH_TOKEN"] not in log
+    actors = "".join(
+        (tmp_path / f"worker-{n}.log").read_text(errors="replace") for n in ("w1", "w2")
+    )
+    assert "PipelineWorker" in actors  # the actors' lines do reach the worker's log
+    assert "truncated" not in actors and "Token indices" not in actors  # but not library advice
 
     # operators see the system: Prometheus metrics and /stats, both counting live workers
     def metric(name: str) -> float:

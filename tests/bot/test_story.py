@@ -210,8 +210,13 @@ def test_cancel_while_queued_and_regenerate(tg: FakeTelegram, make_bot) -> None:
     store_db = bot.env["IMMU_DATA_DIR"] + "/immu.db"
     import sqlite3
 
-    with sqlite3.connect(store_db) as db:
-        rows = db.execute("SELECT photo_path, seed, status FROM jobs ORDER BY id").fetchall()
+    def jobs() -> list[tuple[str, int, str]]:
+        with sqlite3.connect(store_db) as db:
+            return db.execute("SELECT photo_path, seed, status FROM jobs ORDER BY id").fetchall()
+
+    # the store marks the job delivered just after the last message goes out
+    tg.wait_for(lambda: jobs()[-1][2] == "delivered", 10, "status delivered")
+    rows = jobs()
     assert rows[0][0] == rows[2][0] and rows[0][1] != rows[2][1]  # same photo, new seed
     assert [r[2] for r in rows] == ["delivered", "cancelled", "delivered"]
     json.dumps(rows)

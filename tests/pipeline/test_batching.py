@@ -57,7 +57,7 @@ def test_waiting_jobs_share_one_diffusion_call_and_each_gets_its_own_tracks(
 
 
 def test_a_failed_batch_reaches_every_job_in_it() -> None:
-    def broken(prompts, seeds, *, steps, on_step):  # type: ignore[no-untyped-def]
+    def broken(prompts, seeds, *, steps, on_step, timings):  # type: ignore[no-untyped-def]
         raise RuntimeError("CUDA out of memory")
 
     batcher = RenderBatcher(broken, max_jobs=4, gpu=threading.Lock())
