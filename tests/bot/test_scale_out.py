@@ -158,9 +158,12 @@ def test_ray_workers_share_jobs_and_survive_a_killed_worker_and_a_killed_bot(  #
             lines = r.read().decode().splitlines()
         return sum(float(line.split()[-1]) for line in lines if line.startswith(name))
 
+    late = tg.user(120, "Late")  # a job the restarted bot surely composes and counts
+    tg.send_photo(late, PHOTO)
+    tg.wait_for(lambda: _delivered(tg, late["id"]), 120, "a new job after the restart")
     tg.wait_for(lambda: metric("immu_workers_alive ") == 2, 120, "the killed worker back")
     assert metric("immu_jobs_in_flight ") == 0 and metric("immu_queue_jobs ") == 0
-    assert metric('immu_jobs_total{outcome="delivered"}') >= 1  # since the restart
+    assert metric('immu_jobs_total{outcome="delivered"}') >= 1
     assert metric('immu_stage_seconds_count{stage="music"}') >= 1
     operator = tg.user(9, "Op")
     tg.send_text(operator, "/stats")
