@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.texts import CATALOGUE
 from tests.bot.harness import texts_to
 from tests.conftest import EXAMPLE_PHOTO, ROOT
 from tests.fakes.telegram_server import FakeTelegram
@@ -174,3 +175,13 @@ def test_ray_workers_share_jobs_and_survive_a_killed_worker_and_a_killed_bot(  #
     tg.send_text(operator, "/stats")
     tg.wait_for(lambda: len(texts_to(tg, 9)) == 2, 30, "stats again")
     assert "workers_alive: 1" in texts_to(tg, 9)[-1]
+
+    # the last GPU host leaves too: a job that keeps failing ends with one clear message
+    cluster.workers[0].send_signal(signal.SIGTERM)
+    tg.wait_for(lambda: metric("immu_workers_alive ") == 0, 60, "no worker left")
+    stuck = tg.user(121, "Stuck")
+    tg.send_photo(stuck, PHOTO)
+    tg.wait_for(lambda: CATALOGUE["en"]["failed"] in texts_to(tg, 121), 120, "a clear failure")
+    time.sleep(1)
+    assert texts_to(tg, 121).count(CATALOGUE["en"]["failed"]) == 1 and not _delivered(tg, 121)
+    assert bot.log().count("compose failed job=") >= 3  # IMMU_MAX_ATTEMPTS tries, then told
