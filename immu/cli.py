@@ -234,7 +234,7 @@ def _image_to_audio(args: argparse.Namespace, settings: object) -> int:
     from immu.settings import Settings
     from pipeline.device import pick_device
     from pipeline.encoder import wav_bytes
-    from pipeline.spectrogram import audio_from_images
+    from pipeline.spectrogram import N_MELS, audio_from_images
 
     _read_input(args.image)
     try:
@@ -242,6 +242,10 @@ def _image_to_audio(args: argparse.Namespace, settings: object) -> int:
         image.load()
     except (UnidentifiedImageError, OSError) as exc:
         raise CliError(f"{args.image} is not an image") from exc
+    if image.height != N_MELS:  # one row per mel bin, as Riffusion writes them
+        raise CliError(
+            f"{args.image} is {image.height} pixels tall; a Riffusion spectrogram is {N_MELS}"
+        )
     assert isinstance(settings, Settings)
     device = pick_device(settings.device)
     (audio,) = audio_from_images([image], device=device, n_iter=settings.griffin_lim_iters)

@@ -106,6 +106,19 @@ def test_audio_to_image_refuses_a_non_audio_file(tmp_path: Path) -> None:
     assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("size", [(512, 200), (64, 64), (300, 513)], ids=str)
+def test_image_to_audio_refuses_a_picture_that_is_no_spectrogram(
+    size: tuple[int, int], tmp_path: Path
+) -> None:
+    png = tmp_path / "photo.png"
+    Image.new("RGB", size, (90, 120, 200)).save(png)
+    result = _immu("image-to-audio", str(png), str(tmp_path / "out.wav"))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "512" in result.stderr
+    assert not (tmp_path / "out.wav").exists()
+
+
 def test_models_download_fails_clearly_offline(tmp_path: Path) -> None:
     result = _immu("models", "download", env={"HF_HOME": str(tmp_path)})
     assert result.returncode == 1
