@@ -23,11 +23,18 @@ from telegram.ext import (
     filters,
 )
 
-from bot import handlers, metrics
+from bot import handlers, keyboards, metrics
+from bot.account import Account
+from bot.admission import Admission
+from bot.chat import Chat
+from bot.feed import Feed
 from bot.files import FileStore
-from bot.studio import Studio
-from immu.settings import Settings
-from pipeline import Composer, LocalComposer
+from bot.housekeeping import Housekeeping
+from bot.intake import Intake
+from bot.jobs import Jobs
+from bot.posting import Posting
+from bot.settings import Settings
+from pipeline import Composer
 from storage import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -58,6 +65,8 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
         .build()
     )
     private = filters.ChatType.PRIVATE
+    remix_link = filters.Regex(keyboards.REMIX_PAYLOAD.pattern.replace("^", "^/start "))
+    app.add_handler(CommandHandler("start", handlers.remix, filters=private & remix_link))
     app.add_handler(CommandHandler(["start", "help"], handlers.start, filters=private))
     app.add_handler(CommandHandler("profile", handlers.profile, filters=private))
     app.add_handler(CommandHandler("top", handlers.top, filters=private))
@@ -71,7 +80,12 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
     app.add_handler(MessageHandler(private & filters.Document.ALL, handlers.document))
     app.add_handler(MessageHandler(private & ~filters.COMMAND, handlers.unsupported))
     app.add_handler(MessageHandler(private & filters.COMMAND, handlers.start))
-    app.add_handler(CallbackQueryHandler(handlers.button))
+    app.add_handler(CallbackQueryHandler(handlers.pick, pattern=keyboards.PICK))
+    app.add_handler(CallbackQueryHandler(handlers.regenerate, pattern=keyboards.REGENERATE))
+    app.add_handler(CallbackQueryHandler(handlers.cancel, pattern=keyboards.CANCEL))
+    app.add_handler(CallbackQueryHandler(handlers.delete_post, pattern=keyboards.DELETE))
+    app.add_handler(CallbackQueryHandler(handlers.forget_confirmed, pattern=keyboards.FORGET))
+    app.add_handler(CallbackQueryHandler(handlers.stale_button))
     app.add_handler(MessageReactionHandler(handlers.reaction_count))
     app.add_error_handler(_log_error)
     return app
@@ -85,8 +99,8 @@ async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None
         log.error("handler failed reason=%r", error, exc_info=error)
 
 
-async def _check_channel(app: Application, studio: Studio) -> None:  # type: ignore[type-arg]
-    channel = studio.feed.chat
+async def _check_channel(app: Application, feed: Feed) -> None:  # type: ignore[type-arg]
+    channel = feed.chat
     try:
         chat = await app.bot.get_chat(channel)
         member = await app.bot.get_chat_member(chat.id, app.bot.id)
@@ -96,7 +110,7 @@ async def _check_channel(app: Application, studio: Studio) -> None:  # type: ign
         raise StartupError(
             f"the bot must be an administrator of {channel} (to post and to see reactions)"
         )
-    studio.feed.resolved(chat.id, chat.username)
+    feed.resolved(chat.id, chat.username)
 
 
 async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | None = None) -> None:
@@ -117,10 +131,17 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
             ) from exc
         except NetworkError as exc:
             raise StartupError(f"cannot reach the Bot API at {settings.telegram_api_url}") from exc
-        studio = Studio(settings, store, files, composer, app.bot)
-        studio.feed.bot_username = app.bot.username
-        app.bot_data["studio"] = studio
-        await _check_channel(app, studio)
+        bot = app.bot
+        chat = Chat(bot, store)
+        feed = Feed(settings, bot, files)
+        feed.bot_username = bot.username
+        jobs = Jobs(settings, store, files, composer, chat, bot)
+        posting = Posting(store, files, feed, chat, bot)
+        intake = Intake(settings, store, files, Admission(settings, store), jobs, chat, bot)
+        account = Account(settings, store, feed, chat, jobs)
+        housekeeping = Housekeeping(settings, store, files, feed, posting, jobs, bot)
+        app.bot_data["services"] = handlers.Services(chat, intake, jobs, posting, account)
+        await _check_channel(app, feed)
         log.info("loading models")
         await composer.start()
         await app.start()
@@ -130,18 +151,18 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
             timeout=settings.poll_timeout_s,
             drop_pending_updates=False,
         )
-        await studio.resume()
+        await jobs.resume()
         lanes = settings.lanes if settings.composer == "ray" else settings.batch_jobs
-        workers = [asyncio.create_task(studio.run()) for _ in range(lanes)]
-        workers.append(asyncio.create_task(studio.housekeeping()))
+        workers = [asyncio.create_task(jobs.run()) for _ in range(lanes)]
+        workers.append(asyncio.create_task(housekeeping.run()))
         if settings.metrics_port:
             metrics.serve(settings.metrics_host, settings.metrics_port)
-        log.info("bot ready username=@%s channel=%s", app.bot.username, studio.feed.display_name)
+        log.info("bot ready username=@%s channel=%s", bot.username, feed.display_name)
         await stop.wait()
         log.info("stopping")
         for task in workers:
             task.cancel()
-        await studio.close()
+        await jobs.close()
         await app.updater.stop()
         await app.stop()
     finally:
@@ -161,6 +182,8 @@ def _composer(settings: Settings) -> Composer:
         from pipeline.ray_composer import RayComposer
 
         return RayComposer(address=settings.ray_address, max_attempts=settings.max_attempts)
+    from pipeline.local_composer import LocalComposer
+
     return LocalComposer(settings.pipeline_config())
 
 

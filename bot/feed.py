@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest, TelegramError
+from telegram.helpers import create_deep_linked_url
 
+from bot import keyboards
 from bot.files import FileStore
+from bot.settings import Settings
 from bot.texts import text
-from immu.settings import Settings
-from pipeline import Composer
 from storage import Job, TrackRow, User
 
 log = logging.getLogger(__name__)
@@ -52,15 +53,14 @@ class Feed:
 
     def caption(self, job: Job, track: TrackRow, user: User) -> str:
         """HTML caption: description, genre and mood; the name only if the person opted in."""
-        brief = json.loads(job.brief or "{}")
+        brief = job.brief
         lang = "en"  # the channel is public: one language for everyone
         parts = [
-            text(lang, "post_caption", description=_cut(brief.get("description", ""), 300),
-                 genre=_cut(track.genre, 60), mood=_cut(brief.get("mood", ""), 60)),
+            text(lang, "post_caption", description=_cut(brief.description if brief else "", 300),
+                 genre=_cut(track.genre, 60), mood=_cut(brief.mood if brief else "", 60)),
         ]  # fmt: skip
         if user.describe:
-            captions = json.loads(job.captions or "[]")
-            photo = _cut(captions[0] if captions else "", 300)
+            photo = _cut(job.captions[0] if job.captions else "", 300)
             music = _cut(track.prompt, 300)
             parts.append(text(lang, "post_description", photo=photo, music=music))
         if not user.anonymous and user.first_name.strip():
@@ -75,26 +75,29 @@ class Feed:
         """Under each post: remix it, or make your own (deep links into the private chat)."""
         if not self.bot_username:
             return None
-        base = f"https://t.me/{self.bot_username}?start="
+        remix = create_deep_linked_url(self.bot_username, keyboards.remix_payload(post_id))
+        make = create_deep_linked_url(self.bot_username, keyboards.MAKE_PAYLOAD)
         return InlineKeyboardMarkup(
             [
                 [
-                    InlineKeyboardButton(text("en", "button_remix"), url=f"{base}remix-{post_id}"),
-                    InlineKeyboardButton(text("en", "button_make_yours"), url=f"{base}make"),
+                    InlineKeyboardButton(text("en", "button_remix"), url=remix),
+                    InlineKeyboardButton(text("en", "button_make_yours"), url=make),
                 ]
             ]
         )
 
-    async def publish(
-        self, post_id: int, job: Job, track: TrackRow, user: User, composer: Composer
-    ) -> Message:
+    async def publish(self, post_id: int, job: Job, track: TrackRow, user: User) -> Message:
         """One channel post of the chosen track (video or audio, per ``IMMU_POST_FORMAT``)."""
         caption = self.caption(job, track, user)
         markup = self.buttons(post_id)
         mp3 = self.files.read(track.mp3_path)
         cover = self.files.read(job.cover_path or "")
         if self.settings.post_format == "video":
-            video = await composer.video(mp3, cover)
+            # ffmpeg is CPU work: a thread, never the composer's GPU lane. Imported here:
+            # the encoder's module loads torch, which a bot on Ray workers never needs.
+            from pipeline.encoder import Encoder
+
+            video = await asyncio.to_thread(Encoder().mp4, mp3, cover_jpeg=cover)
             return await self.bot.send_video(
                 self.chat,
                 video=InputFile(video, filename=f"immu-{job.id}.mp4"),

@@ -1,39 +1,56 @@
-"""Telegram handlers: parse the update, call one Studio method, render the answer."""
+"""Telegram handlers: parse the update, call one service, render the answer.
+
+Each callback action has its own handler, registered in ``bot.app`` with the strict
+pattern from ``bot.keyboards``; ``context.matches`` holds the parsed ids.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
-from bot import keyboards
-from bot.studio import Answer, Person, Studio
+from bot.account import Account
+from bot.chat import Answer, Chat, Person
+from bot.intake import Intake
+from bot.jobs import Jobs
+from bot.posting import Posting
 from bot.texts import language_of, text
 
 Context = ContextTypes.DEFAULT_TYPE
 IMAGE_EXTENSIONS = (
-    ".jpg",
-    ".jpeg",
-    ".png",
-    ".webp",
-    ".heic",
-    ".heif",
-    ".gif",
-    ".bmp",
-    ".tif",
-    ".tiff",
-)
+    ".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".gif", ".bmp", ".tif", ".tiff",
+)  # fmt: skip
 
 
-def _studio(context: Context) -> Studio:
-    studio: Studio = context.application.bot_data["studio"]
-    return studio
+@dataclass(frozen=True)
+class Services:
+    """What handlers may call; built once in ``bot.app`` and kept in ``bot_data``."""
+
+    chat: Chat
+    intake: Intake
+    jobs: Jobs
+    posting: Posting
+    account: Account
+
+
+def _services(context: Context) -> Services:
+    services: Services = context.application.bot_data["services"]
+    return services
 
 
 def _person(update: Update) -> Person:
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None
     return Person(user.id, user.first_name or "", user.language_code, chat.id)
+
+
+def _ids(context: Context) -> tuple[int, ...]:
+    """The numbers the handler's pattern matched (ASCII digits, bounded)."""
+    assert context.matches
+    return tuple(int(group) for group in context.matches[0].groups())
 
 
 async def _reply(update: Update, answer: Answer) -> None:
@@ -46,14 +63,67 @@ async def _reply(update: Update, answer: Answer) -> None:
         )
 
 
+async def _popup(update: Update, answer: Answer) -> None:
+    assert update.callback_query is not None
+    await update.callback_query.answer(answer.text[:200] or None, show_alert=answer.alert)
+
+
+# --- commands ---
+
+
 async def start(update: Update, context: Context) -> None:
-    """/start and /help; /start remix-<post> comes from the Remix button under a post."""
-    studio, who = _studio(context), _person(update)
-    payload = context.args[0] if context.args else ""
-    if payload.startswith("remix-") and payload[6:].isdigit():
-        await _reply(update, await studio.remix(who, int(payload[6:])))
-        return
-    await _reply(update, await studio.welcome(who))
+    """/start and /help (and any unknown command): what the bot does."""
+    await _reply(update, await _services(context).account.welcome(_person(update)))
+
+
+async def remix(update: Update, context: Context) -> None:
+    """/start remix-<post>: the deep link under a channel post."""
+    (post_id,) = _ids(context)
+    await _reply(update, await _services(context).intake.remix(_person(update), post_id))
+
+
+async def profile(update: Update, context: Context) -> None:
+    """/profile: the person's posts with their likes."""
+    await _reply(update, await _services(context).account.profile(_person(update)))
+
+
+async def top(update: Update, context: Context) -> None:
+    """/top: the most liked posts of the week."""
+    await _reply(update, await _services(context).account.top(_person(update)))
+
+
+async def delete(update: Update, context: Context) -> None:
+    """/delete: choose one of your posts to remove."""
+    await _reply(update, await _services(context).account.delete_menu(_person(update)))
+
+
+async def anonymous(update: Update, context: Context) -> None:
+    """/anonymous: show or hide the first name on posts."""
+    await _reply(update, await _services(context).account.toggle_anonymous(_person(update)))
+
+
+async def describe(update: Update, context: Context) -> None:
+    """/describe: plain-language descriptions on posts, on or off."""
+    await _reply(update, await _services(context).account.toggle_describe(_person(update)))
+
+
+async def lang(update: Update, context: Context) -> None:
+    """/lang [en|ko]: switch the bot's language."""
+    wanted = context.args[0].lower() if context.args else None
+    await _reply(update, await _services(context).account.switch_language(_person(update), wanted))
+
+
+async def forget(update: Update, context: Context) -> None:
+    """/forget: delete everything of the person, after a confirmation."""
+    await _reply(update, await _services(context).account.forget_menu(_person(update)))
+
+
+async def stats(update: Update, context: Context) -> None:
+    """/stats: queue and store figures, for admins only."""
+    await _reply(update, await _services(context).account.stats(_person(update)))
+
+
+# --- photos and everything else people send ---
 
 
 async def photo(update: Update, context: Context) -> None:
@@ -61,7 +131,7 @@ async def photo(update: Update, context: Context) -> None:
     message = update.effective_message
     assert message is not None and message.photo
     largest = message.photo[-1]
-    await _studio(context).accept_photo(_person(update), largest.file_id, largest.file_size)
+    await _services(context).intake.photo(_person(update), largest.file_id, largest.file_size)
 
 
 async def document(update: Update, context: Context) -> None:
@@ -71,7 +141,7 @@ async def document(update: Update, context: Context) -> None:
     doc = message.document
     name = (doc.file_name or "").lower()
     if (doc.mime_type or "").startswith("image/") or name.endswith(IMAGE_EXTENSIONS):
-        await _studio(context).accept_photo(_person(update), doc.file_id, doc.file_size)
+        await _services(context).intake.photo(_person(update), doc.file_id, doc.file_size)
         return
     await unsupported(update, context)
 
@@ -79,72 +149,51 @@ async def document(update: Update, context: Context) -> None:
 async def unsupported(update: Update, context: Context) -> None:
     """Stickers, voice notes, PDFs, text ...: say what the bot understands."""
     user = update.effective_user
-    stored = await _studio(context).store.get_user(user.id) if user else None
+    stored = await _services(context).chat.store.get_user(user.id) if user else None
     lang = language_of(user.language_code if user else None, stored.language if stored else None)
     await _reply(update, Answer(text(lang, "unsupported")))
 
 
-async def profile(update: Update, context: Context) -> None:
-    """/profile: the person's posts with their likes."""
-    await _reply(update, await _studio(context).profile(_person(update)))
+# --- buttons ---
 
 
-async def top(update: Update, context: Context) -> None:
-    """/top: the most liked posts of the week."""
-    await _reply(update, await _studio(context).top(_person(update)))
+async def pick(update: Update, context: Context) -> None:
+    """ "Post track N": publish the choice to the channel, once."""
+    job_id, track = _ids(context)
+    await _popup(update, await _services(context).posting.pick(_person(update), job_id, track))
 
 
-async def delete(update: Update, context: Context) -> None:
-    """/delete: choose one of your posts to remove."""
-    await _reply(update, await _studio(context).delete_menu(_person(update)))
+async def regenerate(update: Update, context: Context) -> None:
+    """ "New tracks from this photo"."""
+    (job_id,) = _ids(context)
+    await _popup(update, await _services(context).intake.regenerate(_person(update), job_id))
 
 
-async def anonymous(update: Update, context: Context) -> None:
-    """/anonymous: show or hide the first name on posts."""
-    await _reply(update, await _studio(context).toggle_anonymous(_person(update)))
+async def cancel(update: Update, context: Context) -> None:
+    """ "Cancel" on a queued job or on tracks nobody chose."""
+    (job_id,) = _ids(context)
+    await _popup(update, await _services(context).jobs.cancel(_person(update), job_id))
 
 
-async def describe(update: Update, context: Context) -> None:
-    """/describe: plain-language descriptions on posts, on or off."""
-    await _reply(update, await _studio(context).toggle_describe(_person(update)))
+async def delete_post(update: Update, context: Context) -> None:
+    """A post chosen from /delete."""
+    (post_id,) = _ids(context)
+    await _popup(update, await _services(context).posting.delete(_person(update), post_id))
 
 
-async def lang(update: Update, context: Context) -> None:
-    """/lang [en|ko]: switch the bot's language."""
-    wanted = context.args[0].lower() if context.args else None
-    await _reply(update, await _studio(context).switch_language(_person(update), wanted))
+async def forget_confirmed(update: Update, context: Context) -> None:
+    """ "Yes, delete everything" under /forget."""
+    (user_id,) = _ids(context)
+    await _popup(update, await _services(context).posting.forget(_person(update), user_id))
 
 
-async def forget(update: Update, context: Context) -> None:
-    """/forget: delete everything of the person, after a confirmation."""
-    await _reply(update, await _studio(context).forget_menu(_person(update)))
+async def stale_button(update: Update, context: Context) -> None:
+    """Any other callback data (old, forged or junk): answered, nothing done."""
+    assert update.callback_query is not None
+    await update.callback_query.answer()
 
 
-async def stats(update: Update, context: Context) -> None:
-    """/stats: queue and store figures, for admins only."""
-    await _reply(update, await _studio(context).stats(_person(update)))
-
-
-async def button(update: Update, context: Context) -> None:
-    """Every inline button: the data says what; the Studio checks who."""
-    query = update.callback_query
-    assert query is not None
-    studio, who = _studio(context), _person(update)
-    callback = keyboards.parse(query.data)
-    if callback is None:
-        await query.answer()
-        return
-    if callback.action == keyboards.PICK:
-        answer = await studio.pick(who, *callback.ids)
-    elif callback.action == keyboards.REGENERATE:
-        answer = await studio.regenerate(who, callback.ids[0])
-    elif callback.action == keyboards.CANCEL:
-        answer = await studio.cancel(who, callback.ids[0])
-    elif callback.action == keyboards.DELETE:
-        answer = await studio.delete_post(who, callback.ids[0])
-    else:
-        answer = await studio.forget(who, callback.ids[0])
-    await query.answer(answer.text[:200] or None, show_alert=answer.alert)
+# --- the channel ---
 
 
 async def reaction_count(update: Update, context: Context) -> None:
@@ -156,4 +205,6 @@ async def reaction_count(update: Update, context: Context) -> None:
         kind = reaction.type
         key = getattr(kind, "emoji", None) or getattr(kind, "custom_emoji_id", None) or kind.type
         counts[str(key)] = counts.get(str(key), 0) + reaction.total_count
-    await _studio(context).reactions(counts_update.chat.id, counts_update.message_id, counts)
+    await _services(context).posting.reactions(
+        counts_update.chat.id, counts_update.message_id, counts
+    )

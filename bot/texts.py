@@ -158,7 +158,7 @@ KO: dict[str, str] = {
     "digest": "<b>이번 주 IMMU 인기곡</b>\n{lines}",
 }
 
-CATALOGUE = {"en": EN, "ko": KO}
+CATALOGUE = dict(zip(LANGUAGES, (EN, KO), strict=True))
 
 
 def language_of(code: str | None, chosen: str | None = None) -> str:

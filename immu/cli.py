@@ -11,8 +11,6 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-log = logging.getLogger("immu")
-
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
 
@@ -26,13 +24,16 @@ class CliError(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pipeline.quiet import quiet_model_libraries
+
+    quiet_model_libraries()  # before anything imports them
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()
         return EXIT_BAD_INPUT
     try:
-        from immu.settings import Settings
+        from bot.settings import Settings
 
         settings = Settings()
     except ValidationError as exc:
@@ -42,9 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     from immu.logs import setup_logging
 
-    setup_logging(
-        settings.log_level, settings.secrets(), model_libraries=getattr(args, "models", True)
-    )
+    setup_logging(settings.log_level, settings.secrets())
     try:
         return int(args.run(args, settings) or 0)
     except CliError as exc:
@@ -54,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         from pipeline.errors import PhotoError, PipelineError
+        from storage import StoreError
 
+        if isinstance(exc, StoreError):
+            print(f"immu: {exc}", file=sys.stderr)
+            return EXIT_FAILED
         if isinstance(exc, PhotoError):
             print(f"immu: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
@@ -73,23 +76,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", type=Path, default=Path("immu-out"), help="output folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="diffusion steps (default: setting)")
-    p.set_defaults(run=_compose, models=False)  # after the photo is checked
+    p.set_defaults(run=_compose)  # after the photo is checked
 
     p = sub.add_parser("audio-to-image", help="audio file -> Riffusion spectrogram image")
     p.add_argument("audio", type=Path)
     p.add_argument("image", type=Path)
     p.add_argument("--start", type=float, default=0.0, help="seconds into the audio")
-    p.set_defaults(run=_audio_to_image, models=False)
+    p.set_defaults(run=_audio_to_image)
 
     p = sub.add_parser("image-to-audio", help="Riffusion spectrogram image -> WAV")
     p.add_argument("image", type=Path)
     p.add_argument("audio", type=Path)
-    p.set_defaults(run=_image_to_audio, models=False)
+    p.set_defaults(run=_image_to_audio)
 
     models = sub.add_parser("models", help="fetch real weights or write tiny ones")
     msub = models.add_subparsers(metavar="ACTION")
     p = msub.add_parser("download", help="fetch the configured models into the hub cache")
-    p.set_defaults(run=_models_download, models=False)
+    p.set_defaults(run=_models_download)
     p = msub.add_parser("tiny", help="write tiny random-weight models (noise, for tests)")
     p.add_argument("folder", type=Path)
     p.set_defaults(run=_models_tiny)
@@ -105,11 +108,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("backup", help="online, consistent copy of the store")
     p.add_argument("path", type=Path)
-    p.set_defaults(run=_backup, models=False)
+    p.set_defaults(run=_backup)
 
     p = sub.add_parser("restore", help="put a backup in place (stop the bot first)")
     p.add_argument("path", type=Path)
-    p.set_defaults(run=_restore, models=False)
+    p.set_defaults(run=_restore)
     return parser
 
 
@@ -128,8 +131,7 @@ def _compose(args: argparse.Namespace, settings: object) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from immu.logs import quiet_model_libraries
-    from immu.settings import Settings
+    from bot.settings import Settings
     from pipeline.chain import Pipeline
     from pipeline.composition import ComposeOptions, Stage
     from pipeline.composition import Progress as Event
@@ -138,7 +140,6 @@ def _compose(args: argparse.Namespace, settings: object) -> int:
     assert isinstance(settings, Settings)
     photo = _read_input(args.photo)
     load_photo(photo)  # refuse bad input before minutes of model loading
-    quiet_model_libraries()
     console = Console(stderr=True)
     labels = {
         Stage.CAPTION: "captioning",
@@ -231,7 +232,7 @@ def _audio_to_image(args: argparse.Namespace, settings: object) -> int:
 def _image_to_audio(args: argparse.Namespace, settings: object) -> int:
     from PIL import Image, UnidentifiedImageError
 
-    from immu.settings import Settings
+    from bot.settings import Settings
     from pipeline.device import pick_device
     from pipeline.encoder import wav_bytes
     from pipeline.spectrogram import N_MELS, audio_from_images
@@ -255,7 +256,7 @@ def _image_to_audio(args: argparse.Namespace, settings: object) -> int:
 
 
 def _models_download(args: argparse.Namespace, settings: object) -> int:
-    from immu.settings import Settings
+    from bot.settings import Settings
     from pipeline.models import download_models
 
     assert isinstance(settings, Settings)
@@ -288,7 +289,7 @@ def _worker(args: argparse.Namespace, settings: object) -> int:
 
     import torch
 
-    from immu.settings import Settings
+    from bot.settings import Settings
 
     assert isinstance(settings, Settings)
     try:
@@ -324,7 +325,7 @@ def _worker(args: argparse.Namespace, settings: object) -> int:
 def _backup(args: argparse.Namespace, settings: object) -> int:
     import asyncio
 
-    from immu.settings import Settings
+    from bot.settings import Settings
     from storage import backup
 
     assert isinstance(settings, Settings)
@@ -338,7 +339,7 @@ def _backup(args: argparse.Namespace, settings: object) -> int:
 def _restore(args: argparse.Namespace, settings: object) -> int:
     import asyncio
 
-    from immu.settings import Settings
+    from bot.settings import Settings
     from storage import restore
 
     assert isinstance(settings, Settings)
@@ -350,5 +351,4 @@ def _restore(args: argparse.Namespace, settings: object) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     sys.exit(main())

@@ -33,12 +33,8 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def setup_logging(
-    level: str = "INFO", secrets: Iterable[str] = (), *, model_libraries: bool = True
-) -> None:
-    """One plain line per event on stderr, secrets redacted. ``model_libraries=False``
-    leaves transformers and diffusers unimported (seconds) for commands that load no model.
-    """
+def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
+    """One plain line per event on stderr, secrets redacted."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%S")
@@ -49,23 +45,3 @@ def setup_logging(
     root.setLevel(level.upper())
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    if model_libraries:
-        quiet_model_libraries()
-
-
-def quiet_model_libraries() -> None:
-    """Model libraries print progress bars and advice; operators want our lines only."""
-    try:
-        import transformers
-
-        transformers.utils.logging.set_verbosity_error()
-        transformers.utils.logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        import diffusers
-
-        diffusers.utils.logging.set_verbosity_error()
-        diffusers.utils.logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover
-        pass

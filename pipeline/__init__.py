@@ -1,7 +1,14 @@
-"""IMMU's ML chain, pure: photo bytes and options in, a ``Composition`` out."""
+"""IMMU's ML chain, pure: photo bytes and options in, a ``Composition`` out.
 
-from pipeline.chain import Pipeline, PipelineConfig
-from pipeline.composer import Composer, ComposeRequest, LocalComposer
+Importing the package is cheap (no torch): the chain and the in-process composer,
+which load the models, are imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pipeline.composer import Composer, ComposeRequest
 from pipeline.composition import (
     Brief,
     ComposeOptions,
@@ -12,7 +19,30 @@ from pipeline.composition import (
     Stage,
     Track,
 )
-from pipeline.errors import EncodeError, ModelLoadError, PhotoError, PhotoProblem, PipelineError
+from pipeline.config import PipelineConfig
+from pipeline.errors import (
+    EncodeError,
+    ModelLoadError,
+    NoWorkerError,
+    PhotoError,
+    PhotoProblem,
+    PipelineError,
+)
+
+if TYPE_CHECKING:
+    from pipeline.chain import Pipeline
+    from pipeline.local_composer import LocalComposer
+
+_HEAVY = {"Pipeline": "pipeline.chain", "LocalComposer": "pipeline.local_composer"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HEAVY:
+        import importlib
+
+        return getattr(importlib.import_module(_HEAVY[name]), name)
+    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")
+
 
 __all__ = [
     "Brief",
@@ -24,6 +54,7 @@ __all__ = [
     "LocalComposer",
     "ModelLoadError",
     "Mood",
+    "NoWorkerError",
     "PhotoError",
     "PhotoProblem",
     "Pipeline",

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 import torch
 from PIL import Image
 
 from pipeline.errors import ModelLoadError
-
-log = logging.getLogger(__name__)
 
 N_CAPTIONS = 3
 MAX_NEW_TOKENS = 30

@@ -7,7 +7,6 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from PIL import Image
 
@@ -23,6 +22,7 @@ from pipeline.composition import (
     Stage,
     Track,
 )
+from pipeline.config import PipelineConfig
 from pipeline.device import pick_device, pick_dtype
 from pipeline.encoder import Encoder
 from pipeline.generator import SpectrogramGenerator
@@ -35,27 +35,6 @@ N_TRACKS = 3
 CONTINUE_STRENGTH = 0.6  # how much a next clip may depart from the previous one
 REMIX_STRENGTH = 0.5  # a remix keeps half of the original spectrogram
 WALK_SEED_OFFSET = 7919  # a long track's noise walks from its seed to this far from it
-
-
-@dataclass(frozen=True)
-class PipelineConfig:
-    """Everything the chain needs, as plain values (built from ``Settings`` by the app)."""
-
-    caption_model: str = "Salesforce/blip-image-captioning-large"
-    music_model: str = "riffusion/riffusion-model-v1"
-    device: str = "auto"
-    steps: int = 50
-    guidance: float = 7.0
-    scheduler: str = "default"
-    tiny_vae: str | None = None  # an AutoencoderTiny (e.g. madebyollin/taesd) to decode with
-    griffin_lim_iters: int = 32
-    llm_api_key: str | None = None
-    llm_base_url: str | None = None
-    llm_model: str = "gpt-4o-mini"
-    llm_timeout_s: float = 20.0
-    brief_mode: str = "text"  # "vision": the photo goes to the chat model too
-    duration_s: float = 5.0
-    batch_jobs: int = 1  # jobs whose tracks may share one diffusion call
 
 
 def _noop(_: Progress) -> None:
@@ -231,10 +210,6 @@ class Pipeline:
         return Composition(
             captions=tuple(captions), brief=brief, tracks=tracks, cover_jpeg=cover, seconds=seconds
         )
-
-    def video(self, mp3: bytes, cover_jpeg: bytes) -> bytes:
-        """The channel's MP4: the photo as a still with the chosen track."""
-        return self.encoder.mp4(mp3, cover_jpeg=cover_jpeg)
 
 
 def _png(image: object) -> bytes:

@@ -10,7 +10,6 @@ class PhotoProblem(StrEnum):
 
     EMPTY = "empty"
     NOT_IMAGE = "not_image"
-    TOO_LARGE = "too_large"
     TOO_MANY_PIXELS = "too_many_pixels"
     CORRUPT = "corrupt"
 
@@ -33,3 +32,7 @@ class ModelLoadError(PipelineError):
 
 class EncodeError(PipelineError):
     """ffmpeg could not write the audio or video."""
+
+
+class NoWorkerError(PipelineError):
+    """No GPU worker is alive, or every try of a job lost its worker."""

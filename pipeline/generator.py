@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 
@@ -11,10 +10,7 @@ from PIL import Image
 
 from pipeline.errors import ModelLoadError
 
-log = logging.getLogger(__name__)
-
 IMAGE_SIZE = 512  # 512 columns = 5.12 s of audio; 512 mel bins
-SCHEDULERS = ("default", "dpm++")
 
 
 class SpectrogramGenerator:

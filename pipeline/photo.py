@@ -90,3 +90,8 @@ def clean_jpeg(image: Image.Image, *, max_side: int = COVER_SIDE) -> bytes:
     out = io.BytesIO()
     copy.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
     return out.getvalue()
+
+
+def clean_photo(data: bytes) -> bytes:
+    """Untrusted bytes -> an upright, bounded JPEG without metadata; ``PhotoError`` if unusable."""
+    return clean_jpeg(load_photo(data), max_side=MODEL_SIDE)

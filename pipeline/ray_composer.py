@@ -16,11 +16,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from pipeline.chain import Pipeline, PipelineConfig
-from pipeline.composer import ComposeRequest, _clean_photo
+from pipeline.chain import Pipeline
+from pipeline.composer import ComposeRequest
 from pipeline.composition import ComposeOptions, Composition, Progress, ProgressCallback
-from pipeline.encoder import Encoder
-from pipeline.errors import PipelineError
+from pipeline.config import PipelineConfig
+from pipeline.errors import NoWorkerError
+from pipeline.quiet import QUIET_ENV
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +29,6 @@ NAMESPACE = "immu"
 ACTOR_PREFIX = "immu-pipeline-"
 DISCOVER_EVERY_S = 5.0
 PING_TIMEOUT_S = 3.0
-# actors never run the bot's log set-up: keep the model libraries' advice out of their logs
-QUIET_LIBRARIES = {
-    "TRANSFORMERS_VERBOSITY": "error",
-    "DIFFUSERS_VERBOSITY": "error",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-}
-
-
-class NoWorkerError(PipelineError):
-    """No GPU worker is alive, or every try of a job lost its worker."""
 
 
 class PipelineWorker:
@@ -108,7 +98,7 @@ def start_workers(
             max_restarts=-1,  # a crashed actor comes back and reloads its models
             max_task_retries=0,  # the bot decides where a lost job goes next
             scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
-            runtime_env={"env_vars": QUIET_LIBRARIES},
+            runtime_env={"env_vars": QUIET_ENV},
         ).remote(config)
         actors.append(actor)
     ray.get([a.info.remote() for a in actors])  # type: ignore[attr-defined]  # models loaded
@@ -124,7 +114,6 @@ class RayComposer:
         self._actors: dict[str, Any] = {}
         self._busy: dict[str, int] = {}
         self._discovered = 0.0
-        self._encoder = Encoder()
 
     async def start(self) -> None:
         import ray
@@ -170,12 +159,6 @@ class RayComposer:
                 return False
 
         return sum(await asyncio.gather(*(ping(a) for a in list(self._actors.values()))))
-
-    async def clean_photo(self, data: bytes) -> bytes:
-        return await asyncio.to_thread(_clean_photo, data)  # CPU work, no model: stays here
-
-    async def video(self, mp3: bytes, cover_jpeg: bytes) -> bytes:
-        return await asyncio.to_thread(self._encoder.mp4, mp3, cover_jpeg=cover_jpeg)
 
     async def compose(self, request: ComposeRequest, on_progress: ProgressCallback) -> Composition:
         import ray.exceptions as rex

@@ -1,23 +1,33 @@
 """IMMU's store: SQLite through aiosqlite. Imports neither ``bot`` nor ``pipeline``."""
 
-from storage.store import (
+from storage.backup import backup, restore
+from storage.rows import (
+    ACTIVE,
+    FINISHED,
+    UNFINISHED,
     Job,
+    JobStatus,
     Post,
+    PostStatus,
     PostView,
-    Store,
-    StoreError,
+    StoredBrief,
     TrackRow,
     User,
-    backup,
-    restore,
 )
+from storage.store import Store, StoreError
 
 __all__ = [
+    "ACTIVE",
+    "FINISHED",
+    "UNFINISHED",
     "Job",
+    "JobStatus",
     "Post",
+    "PostStatus",
     "PostView",
     "Store",
     "StoreError",
+    "StoredBrief",
     "TrackRow",
     "User",
     "backup",

@@ -1,173 +1,53 @@
 """The store: users, jobs, tracks, posts and reactions in SQLite (aiosqlite, WAL).
 
-Plain SQL, one named method per query, typed rows. The bot is its only writer.
-Migrations are a numbered list applied by ``PRAGMA user_version``.
+Plain SQL, one named method per query, typed rows (``storage.rows``). The bot is its
+only writer. Every failure of SQLite comes out as ``StoreError``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import sqlite3
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
+from storage.rows import (
+    ACTIVE,
+    FINISHED,
+    UNFINISHED,
+    Job,
+    JobStatus,
+    Post,
+    PostStatus,
+    PostView,
+    StoredBrief,
+    TrackRow,
+    User,
+)
+from storage.schema import MIGRATIONS
+
 log = logging.getLogger(__name__)
-
-MIGRATIONS: list[str] = [
-    # 1: the first schema
-    """
-    CREATE TABLE users (
-        id          INTEGER PRIMARY KEY,           -- Telegram user id
-        first_name  TEXT    NOT NULL DEFAULT '',
-        language    TEXT,                          -- chosen with /lang; NULL: Telegram's
-        telegram_language TEXT NOT NULL DEFAULT '', -- language_code Telegram last sent
-        anonymous   INTEGER NOT NULL DEFAULT 1,    -- name shown on posts only if 0
-        describe    INTEGER NOT NULL DEFAULT 1,    -- plain-language descriptions on posts
-        created_at  TEXT    NOT NULL
-    );
-    CREATE TABLE jobs (
-        id                INTEGER PRIMARY KEY,
-        user_id           INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-        chat_id           INTEGER NOT NULL,
-        photo_path        TEXT    NOT NULL,
-        seed              INTEGER NOT NULL,
-        status            TEXT    NOT NULL CHECK (status IN
-                            ('queued', 'running', 'done', 'delivered', 'failed', 'cancelled')),
-        status_message_id INTEGER,      -- "queued, position N", edited as the job moves
-        result_message_id INTEGER,      -- the message with the choice keyboard
-        attempts          INTEGER NOT NULL DEFAULT 0,
-        error             TEXT,
-        captions          TEXT,         -- JSON list
-        brief             TEXT,         -- JSON object
-        cover_path        TEXT,
-        created_at        TEXT    NOT NULL,
-        updated_at        TEXT    NOT NULL
-    );
-    CREATE INDEX jobs_by_status ON jobs(status, id);
-    CREATE INDEX jobs_by_user ON jobs(user_id, created_at);
-    CREATE TABLE tracks (
-        job_id      INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-        idx         INTEGER NOT NULL,
-        genre       TEXT    NOT NULL,
-        prompt      TEXT    NOT NULL,
-        seed        INTEGER NOT NULL,
-        duration_s  REAL    NOT NULL,
-        mp3_path    TEXT    NOT NULL,
-        png_path    TEXT    NOT NULL,
-        message_id  INTEGER,            -- the audio sent in the private chat
-        PRIMARY KEY (job_id, idx)
-    );
-    CREATE TABLE posts (
-        id                  INTEGER PRIMARY KEY,
-        job_id              INTEGER NOT NULL UNIQUE REFERENCES jobs(id) ON DELETE CASCADE,
-        track_idx           INTEGER NOT NULL,
-        user_id             INTEGER NOT NULL,
-        status              TEXT    NOT NULL CHECK (status IN ('pending', 'posted')),
-        channel_message_id  INTEGER UNIQUE,
-        attempts            INTEGER NOT NULL DEFAULT 0,
-        likes               INTEGER NOT NULL DEFAULT 0,
-        created_at          TEXT    NOT NULL,
-        posted_at           TEXT
-    );
-    CREATE INDEX posts_by_user ON posts(user_id);
-    CREATE TABLE reactions (
-        post_id  INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
-        emoji    TEXT    NOT NULL,
-        count    INTEGER NOT NULL,
-        PRIMARY KEY (post_id, emoji)
-    );
-    """,
-    # 2: remixes of channel posts, and small facts such as when the last digest went out
-    """
-    ALTER TABLE jobs ADD COLUMN remix_post_id INTEGER;
-    CREATE TABLE meta (
-        key    TEXT PRIMARY KEY,
-        value  TEXT NOT NULL
-    );
-    """,
-]
-
-ACTIVE = ("queued", "running")
-UNFINISHED = ("queued", "running", "done")
 
 
 class StoreError(Exception):
     """The store could not do what was asked; the message says why."""
 
 
-@dataclass(frozen=True)
-class User:
-    id: int
-    first_name: str
-    language: str | None
-    telegram_language: str
-    anonymous: bool
-    describe: bool
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    user_id: int
-    chat_id: int
-    photo_path: str
-    seed: int
-    status: str
-    status_message_id: int | None
-    result_message_id: int | None
-    attempts: int
-    error: str | None
-    captions: str | None
-    brief: str | None
-    cover_path: str | None
-    created_at: str
-    remix_post_id: int | None = None
-
-
-@dataclass(frozen=True)
-class TrackRow:
-    job_id: int
-    idx: int
-    genre: str
-    prompt: str
-    seed: int
-    duration_s: float
-    mp3_path: str
-    png_path: str
-    message_id: int | None = None
-
-
-@dataclass(frozen=True)
-class Post:
-    id: int
-    job_id: int
-    track_idx: int
-    user_id: int
-    status: str
-    channel_message_id: int | None
-    attempts: int
-    likes: int
-    created_at: str
-
-
-@dataclass(frozen=True)
-class PostView:
-    """A post with what a listing shows of it."""
-
-    id: int
-    channel_message_id: int | None
-    genre: str
-    likes: int
-    created_at: str
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _in(values: Sequence[str]) -> str:
+    """``IN (...)`` for a fixed set of statuses: our own constants, never user input."""
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
 class Store:
@@ -176,6 +56,8 @@ class Store:
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self._db = db
         self.path = path
+        # one connection: a statement of another task must never land inside a transaction
+        self._lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path) -> Store:
@@ -192,7 +74,7 @@ class Store:
             await db.execute("PRAGMA synchronous=NORMAL")
             store = cls(db, path)
             await store._migrate()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StoreError) as exc:
             await db.close()
             raise StoreError(f"cannot use the store at {path}: {exc}") from exc
         return store
@@ -208,32 +90,53 @@ class Store:
             )
             log.info("store migrated version=%d", number)
 
-    # --- low-level helpers ---
+    # --- the four ways to talk to SQLite; each maps its errors to StoreError ---
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        async with self._db.execute(sql, tuple(params)) as cursor:
+        async with (
+            self._lock,
+            self._errors("read"),
+            self._db.execute(sql, tuple(params)) as cursor,
+        ):
             return await cursor.fetchone()
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        async with self._db.execute(sql, tuple(params)) as cursor:
+        async with (
+            self._lock,
+            self._errors("read"),
+            self._db.execute(sql, tuple(params)) as cursor,
+        ):
             return list(await cursor.fetchall())
 
     async def _write(self, sql: str, params: Iterable[Any] = ()) -> int:
-        """Run one change; returns the rows it touched."""
-        try:
-            async with self._db.execute(sql, tuple(params)) as cursor:
-                return cursor.rowcount
-        except sqlite3.OperationalError as exc:  # disk full, read-only, locked
-            raise StoreError(f"the store cannot be written: {exc}") from exc
+        """Run one change; returns the rows it touched (or, for an INSERT, the new id)."""
+        async with (
+            self._lock,
+            self._errors("written"),
+            self._db.execute(sql, tuple(params)) as cursor,
+        ):
+            if sql.lstrip().upper().startswith("INSERT"):
+                return cursor.lastrowid or 0
+            return cursor.rowcount
 
-    async def _insert(self, sql: str, params: Iterable[Any] = ()) -> int:
-        """Run one INSERT; returns the new row's id."""
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Several statements that land together or not at all."""
+        async with self._lock, self._errors("written"):
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    @asynccontextmanager
+    async def _errors(self, what: str) -> AsyncIterator[None]:
         try:
-            async with self._db.execute(sql, tuple(params)) as cursor:
-                assert cursor.lastrowid is not None
-                return cursor.lastrowid
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"the store cannot be written: {exc}") from exc
+            yield
+        except sqlite3.Error as exc:  # disk full, read-only, locked, corrupt
+            raise StoreError(f"the store cannot be {what}: {exc}") from exc
 
     # --- users ---
 
@@ -285,10 +188,10 @@ class Store:
         remix_post_id: int | None = None,
     ) -> Job:
         now = _now()
-        job_id = await self._insert(
+        job_id = await self._write(
             """INSERT INTO jobs (user_id, chat_id, photo_path, seed, status, created_at, updated_at,
-               remix_post_id) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)""",
-            (user_id, chat_id, photo_path, seed, now, now, remix_post_id),
+               remix_post_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            (user_id, chat_id, photo_path, seed, JobStatus.QUEUED, now, now, remix_post_id),
         )
         job = await self.get_job(job_id)
         assert job is not None
@@ -298,7 +201,9 @@ class Store:
         row = await self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
         return _job(row) if row else None
 
-    async def set_job_status(self, job_id: int, status: str, error: str | None = None) -> None:
+    async def set_job_status(
+        self, job_id: int, status: JobStatus, error: str | None = None
+    ) -> None:
         await self._write(
             "UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE id = ?",
             (status, error, _now(), job_id),
@@ -307,17 +212,17 @@ class Store:
     async def start_attempt(self, job_id: int) -> int:
         """Mark a job running and count the attempt; returns the attempt number."""
         await self._write(
-            """UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ?
-               WHERE id = ?""",
-            (_now(), job_id),
+            "UPDATE jobs SET status = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?",
+            (JobStatus.RUNNING, _now(), job_id),
         )
         (attempts,) = await self._one("SELECT attempts FROM jobs WHERE id = ?", (job_id,))
         return int(attempts)
 
-    async def cancel_if_queued(self, job_id: int) -> bool:
+    async def cancel_if(self, job_id: int, status: JobStatus) -> bool:
+        """Cancel a job only if it still is in ``status``; True if it was cancelled."""
         changed = await self._write(
-            "UPDATE jobs SET status = 'cancelled', updated_at = ? WHERE id = ? AND status = 'queued'",
-            (_now(), job_id),
+            "UPDATE jobs SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
+            (JobStatus.CANCELLED, _now(), job_id, status),
         )
         return changed > 0
 
@@ -334,17 +239,16 @@ class Store:
     async def queue_position(self, job_id: int) -> int:
         """1 for the job being worked on next, counting jobs accepted before it."""
         (ahead,) = await self._one(
-            "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running') AND id < ?",
-            (job_id,),
+            f"SELECT COUNT(*) FROM jobs WHERE status IN {_in(ACTIVE)} AND id < ?", (job_id,)
         )
         return int(ahead) + 1
 
     async def count_active(self, user_id: int | None = None) -> int:
         if user_id is None:
-            row = await self._one("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')")
+            row = await self._one(f"SELECT COUNT(*) FROM jobs WHERE status IN {_in(ACTIVE)}")
         else:
             row = await self._one(
-                "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running') AND user_id = ?",
+                f"SELECT COUNT(*) FROM jobs WHERE status IN {_in(ACTIVE)} AND user_id = ?",
                 (user_id,),
             )
         return int(row[0])
@@ -358,19 +262,21 @@ class Store:
 
     async def unfinished_jobs(self) -> list[Job]:
         """Jobs accepted but not yet delivered, oldest first: what a restart resumes."""
-        rows = await self._all(
-            "SELECT * FROM jobs WHERE status IN ('queued', 'running', 'done') ORDER BY id"
-        )
+        rows = await self._all(f"SELECT * FROM jobs WHERE status IN {_in(UNFINISHED)} ORDER BY id")
         return [_job(row) for row in rows]
 
     async def save_result(
-        self, job_id: int, captions: str, brief: str, cover_path: str, tracks: list[TrackRow]
+        self,
+        job_id: int,
+        captions: Sequence[str],
+        brief: StoredBrief,
+        cover_path: str,
+        tracks: list[TrackRow],
     ) -> None:
-        """Record a finished composition and its files in one transaction."""
-        try:
-            await self._db.execute("BEGIN IMMEDIATE")
-            await self._db.execute("DELETE FROM tracks WHERE job_id = ?", (job_id,))
-            await self._db.executemany(
+        """Record a finished composition and its files, all or nothing."""
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM tracks WHERE job_id = ?", (job_id,))
+            await db.executemany(
                 """INSERT INTO tracks (job_id, idx, genre, prompt, seed, duration_s, mp3_path,
                    png_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
                 [
@@ -378,19 +284,26 @@ class Store:
                     for t in tracks
                 ],
             )
-            await self._db.execute(
-                """UPDATE jobs SET status = 'done', captions = ?, brief = ?, cover_path = ?,
+            await db.execute(
+                """UPDATE jobs SET status = ?, captions = ?, brief = ?, cover_path = ?,
                    error = NULL, updated_at = ? WHERE id = ?""",
-                (captions, brief, cover_path, _now(), job_id),
+                (
+                    JobStatus.DONE,
+                    json.dumps(list(captions), ensure_ascii=False),
+                    json.dumps(asdict(brief), ensure_ascii=False),
+                    cover_path,
+                    _now(),
+                    job_id,
+                ),
             )
-            await self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            await self._db.execute("ROLLBACK")
-            raise StoreError(f"cannot save the result of job {job_id}: {exc}") from exc
 
     async def tracks(self, job_id: int) -> list[TrackRow]:
         rows = await self._all("SELECT * FROM tracks WHERE job_id = ? ORDER BY idx", (job_id,))
         return [TrackRow(**dict(row)) for row in rows]
+
+    async def track(self, job_id: int, idx: int) -> TrackRow | None:
+        row = await self._one("SELECT * FROM tracks WHERE job_id = ? AND idx = ?", (job_id, idx))
+        return TrackRow(**dict(row)) if row else None
 
     async def set_track_message(self, job_id: int, idx: int, message_id: int) -> None:
         await self._write(
@@ -398,14 +311,18 @@ class Store:
             (message_id, job_id, idx),
         )
 
+    async def photo_in_use(self, photo_path: str) -> bool:
+        (count,) = await self._one("SELECT COUNT(*) FROM jobs WHERE photo_path = ?", (photo_path,))
+        return int(count) > 0
+
     # --- posts and likes ---
 
     async def claim_post(self, job_id: int, track_idx: int, user_id: int) -> Post:
         """The one post of a job: created on the first choice, returned as is after."""
         await self._write(
             """INSERT INTO posts (job_id, track_idx, user_id, status, created_at)
-               VALUES (?, ?, ?, 'pending', ?) ON CONFLICT(job_id) DO NOTHING""",
-            (job_id, track_idx, user_id, _now()),
+               VALUES (?, ?, ?, ?, ?) ON CONFLICT(job_id) DO NOTHING""",
+            (job_id, track_idx, user_id, PostStatus.PENDING, _now()),
         )
         post = await self.post_for_job(job_id)
         assert post is not None
@@ -424,13 +341,14 @@ class Store:
 
     async def mark_posted(self, post_id: int, channel_message_id: int) -> None:
         await self._write(
-            """UPDATE posts SET status = 'posted', channel_message_id = ?, posted_at = ?
-               WHERE id = ?""",
-            (channel_message_id, _now(), post_id),
+            "UPDATE posts SET status = ?, channel_message_id = ?, posted_at = ? WHERE id = ?",
+            (PostStatus.POSTED, channel_message_id, _now(), post_id),
         )
 
     async def pending_posts(self) -> list[Post]:
-        rows = await self._all("SELECT * FROM posts WHERE status = 'pending' ORDER BY id")
+        rows = await self._all(
+            "SELECT * FROM posts WHERE status = ? ORDER BY id", (PostStatus.PENDING,)
+        )
         return [_post(row) for row in rows]
 
     async def set_reactions(self, channel_message_id: int, counts: dict[str, int]) -> Post | None:
@@ -441,28 +359,23 @@ class Store:
         if row is None:
             return None
         post_id = row["id"]
-        try:
-            await self._db.execute("BEGIN IMMEDIATE")
-            await self._db.execute("DELETE FROM reactions WHERE post_id = ?", (post_id,))
-            await self._db.executemany(
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM reactions WHERE post_id = ?", (post_id,))
+            await db.executemany(
                 "INSERT INTO reactions (post_id, emoji, count) VALUES (?, ?, ?)",
                 [(post_id, emoji, n) for emoji, n in counts.items() if n > 0],
             )
-            await self._db.execute(
+            await db.execute(
                 "UPDATE posts SET likes = ? WHERE id = ?", (sum(counts.values()), post_id)
             )
-            await self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            await self._db.execute("ROLLBACK")
-            raise StoreError(f"cannot record reactions: {exc}") from exc
         return await self.get_post(post_id)
 
     async def user_posts(self, user_id: int) -> list[PostView]:
         rows = await self._all(
             """SELECT p.id, p.channel_message_id, t.genre, p.likes, p.created_at
                FROM posts p JOIN tracks t ON t.job_id = p.job_id AND t.idx = p.track_idx
-               WHERE p.user_id = ? AND p.status = 'posted' ORDER BY p.id DESC""",
-            (user_id,),
+               WHERE p.user_id = ? AND p.status = ? ORDER BY p.id DESC""",
+            (user_id, PostStatus.POSTED),
         )
         return [PostView(**dict(row)) for row in rows]
 
@@ -470,9 +383,9 @@ class Store:
         rows = await self._all(
             """SELECT p.id, p.channel_message_id, t.genre, p.likes, p.created_at
                FROM posts p JOIN tracks t ON t.job_id = p.job_id AND t.idx = p.track_idx
-               WHERE p.status = 'posted' AND p.posted_at >= ? AND p.likes > 0
+               WHERE p.status = ? AND p.posted_at >= ? AND p.likes > 0
                ORDER BY p.likes DESC, p.id LIMIT ?""",
-            (since.isoformat(timespec="seconds"), limit),
+            (PostStatus.POSTED, since.isoformat(timespec="seconds"), limit),
         )
         return [PostView(**dict(row)) for row in rows]
 
@@ -487,30 +400,25 @@ class Store:
     # --- privacy and retention ---
 
     async def forget_user(self, user_id: int) -> list[str]:
-        """Delete a person and everything of theirs; returns the files to remove."""
-        paths = await self._files_of("j.user_id = ?", (user_id,))
-        await self._write("DELETE FROM posts WHERE user_id = ?", (user_id,))
-        await self._write("DELETE FROM users WHERE id = ?", (user_id,))
-        return paths
+        """Delete a person and everything of theirs, all or nothing; returns the files
+        to remove."""
+        where = "j.user_id = ?"
+        async with self._transaction() as db:
+            paths = await _files_of(db, where, (user_id,))
+            await db.execute("DELETE FROM posts WHERE user_id = ?", (user_id,))
+            await db.execute("DELETE FROM users WHERE id = ?", (user_id,))  # cascades to jobs
+            return await _unreferenced(db, paths)
 
     async def expire_unchosen(self, older_than_days: int) -> list[str]:
-        """Drop the tracks of finished jobs nobody posted; returns the files to remove."""
+        """Drop the tracks of finished jobs nobody posted; returns the files to remove
+        (a photo that a kept job still uses stays)."""
         cutoff = (datetime.now(UTC) - timedelta(days=older_than_days)).isoformat(timespec="seconds")
-        where = """j.status IN ('delivered', 'failed', 'cancelled') AND j.updated_at < ?
-                   AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.job_id = j.id)"""
-        paths = await self._files_of(where, (cutoff,))
-        await self._write(f"DELETE FROM jobs AS j WHERE {where}", (cutoff,))
-        return paths
-
-    async def _files_of(self, where: str, params: tuple[Any, ...]) -> list[str]:
-        rows = await self._all(
-            f"""SELECT t.mp3_path AS path FROM tracks t JOIN jobs j ON j.id = t.job_id WHERE {where}
-                UNION SELECT t.png_path FROM tracks t JOIN jobs j ON j.id = t.job_id WHERE {where}
-                UNION SELECT j.cover_path FROM jobs j WHERE {where} AND j.cover_path IS NOT NULL
-                UNION SELECT j.photo_path FROM jobs j WHERE {where}""",
-            params * 4,
-        )
-        return [row["path"] for row in rows]
+        where = f"""j.status IN {_in(FINISHED)} AND j.updated_at < ?
+                    AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.job_id = j.id)"""
+        async with self._transaction() as db:
+            paths = await _files_of(db, where, (cutoff,))
+            await db.execute(f"DELETE FROM jobs AS j WHERE {where}", (cutoff,))
+            return await _unreferenced(db, paths)
 
     async def get_meta(self, key: str) -> str | None:
         row = await self._one("SELECT value FROM meta WHERE key = ?", (key,))
@@ -522,49 +430,54 @@ class Store:
             (key, value),
         )
 
-    async def photo_in_use(self, photo_path: str) -> bool:
-        (count,) = await self._one("SELECT COUNT(*) FROM jobs WHERE photo_path = ?", (photo_path,))
-        return int(count) > 0
-
     async def stats(self) -> dict[str, int]:
         rows = await self._all("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
-        counts = {row["status"]: int(row["n"]) for row in rows}
-        (posts,) = await self._one("SELECT COUNT(*) FROM posts WHERE status = 'posted'")
+        counts = {str(row["status"]): int(row["n"]) for row in rows}
+        (posts,) = await self._one(
+            "SELECT COUNT(*) FROM posts WHERE status = ?", (PostStatus.POSTED,)
+        )
         (users,) = await self._one("SELECT COUNT(*) FROM users")
         return {**counts, "posts": int(posts), "users": int(users)}
+
+
+async def _files_of(db: aiosqlite.Connection, where: str, params: tuple[Any, ...]) -> list[str]:
+    async with db.execute(
+        f"""SELECT t.mp3_path AS path FROM tracks t JOIN jobs j ON j.id = t.job_id WHERE {where}
+            UNION SELECT t.png_path FROM tracks t JOIN jobs j ON j.id = t.job_id WHERE {where}
+            UNION SELECT j.cover_path FROM jobs j WHERE {where} AND j.cover_path IS NOT NULL
+            UNION SELECT j.photo_path FROM jobs j WHERE {where}""",
+        params * 4,
+    ) as cursor:
+        return [row["path"] for row in await cursor.fetchall()]
+
+
+async def _unreferenced(db: aiosqlite.Connection, paths: list[str]) -> list[str]:
+    """Of the files of deleted jobs, those no remaining job uses (a photo is shared by
+    "new tracks" jobs)."""
+    kept = []
+    for path in paths:
+        async with db.execute(
+            "SELECT 1 FROM jobs WHERE photo_path = ? OR cover_path = ? LIMIT 1", (path, path)
+        ) as cursor:
+            if await cursor.fetchone() is None:
+                kept.append(path)
+    return kept
 
 
 def _job(row: Any) -> Job:
     data = dict(row)
     data.pop("updated_at", None)
+    data["status"] = JobStatus(data["status"])
+    data["captions"] = tuple(json.loads(data["captions"] or "[]"))
+    brief = json.loads(data["brief"]) if data["brief"] else None
+    data["brief"] = (
+        StoredBrief(**{**brief, "genres": tuple(brief["genres"])}) if brief is not None else None
+    )
     return Job(**data)
 
 
 def _post(row: Any) -> Post:
     data = dict(row)
     data.pop("posted_at", None)
+    data["status"] = PostStatus(data["status"])
     return Post(**data)
-
-
-async def backup(source: Path, target: Path) -> None:
-    """A consistent copy of a live store (SQLite's online backup API)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(target.suffix + ".partial")
-    try:
-        async with aiosqlite.connect(source) as src, aiosqlite.connect(tmp) as dst:
-            await src.backup(dst)
-        tmp.replace(target)
-    except (OSError, sqlite3.Error) as exc:
-        tmp.unlink(missing_ok=True)
-        raise StoreError(f"backup failed: {exc}") from exc
-
-
-async def restore(backup_file: Path, target: Path) -> None:
-    """Put a backup in place of the store (the bot must be stopped)."""
-    async with aiosqlite.connect(backup_file) as src:
-        (ok,) = await (await src.execute("PRAGMA integrity_check")).fetchone()  # type: ignore[misc]
-        if ok != "ok":
-            raise StoreError(f"{backup_file} is not a healthy SQLite file")
-    for suffix in ("-wal", "-shm"):
-        Path(str(target) + suffix).unlink(missing_ok=True)
-    await backup(backup_file, target)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from immu.settings import Settings
+from bot.settings import Settings
 from tests.conftest import ROOT
 
 

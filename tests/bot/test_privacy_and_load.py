@@ -134,7 +134,7 @@ def test_a_full_disk_fails_the_job_clearly_and_keeps_the_store_consistent(
 
     from bot import files as files_module
     from bot.app import serve
-    from immu.settings import Settings
+    from bot.settings import Settings
 
     def full(*args: object, **kwargs: object) -> str:
         raise OSError(28, "No space left on device")

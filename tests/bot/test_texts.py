@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import string
 
+import pytest
+
 from bot import keyboards
 from bot.texts import EN, KO, text
 
@@ -34,17 +36,33 @@ def test_every_button_and_message_carries_words() -> None:
                                                            position=1, likes=0, date="d")), key  # fmt: skip
 
 
-def test_callback_data_is_parsed_strictly() -> None:
-    assert keyboards.parse("pick:12:2") == keyboards.Callback("pick", (12, 2))
-    for bad in (
-        None,
-        "",
-        "pick:12",
-        "pick:a:1",
-        "pick:1:2:3",
-        "drop:1",
-        "pick:-1:0",
-        "x" * 65,
-        "del:" + "9" * 30,
-    ):
-        assert keyboards.parse(bad) is None
+@pytest.mark.parametrize(
+    ("pattern", "data", "ids"),
+    [
+        (keyboards.PICK, "pick:12:2", ("12", "2")),
+        (keyboards.REGENERATE, "regen:7", ("7",)),
+        (keyboards.CANCEL, "cancel:999999999999", ("999999999999",)),
+        (keyboards.DELETE, "del:1", ("1",)),
+        (keyboards.FORGET, "forget:42", ("42",)),
+        (keyboards.REMIX_PAYLOAD, "remix-3", ("3",)),
+    ],
+)
+def test_callback_data_matches_its_action(pattern: re.Pattern[str], data: str, ids: tuple) -> None:  # type: ignore[type-arg]
+    match = pattern.match(data)
+    assert match is not None and match.groups() == ids
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["", "pick:12", "pick:a:1", "pick:1:2:3", "pick:1:3", "pick:-1:0", "pick:¹²:0", "pick:٣:0",
+     "pick:12:0\n", "del:" + "9" * 13, "regen:", "drop:1", "x" * 65],
+)  # fmt: skip
+def test_junk_callback_data_matches_no_action(bad: str) -> None:
+    patterns = (keyboards.PICK, keyboards.REGENERATE, keyboards.CANCEL, keyboards.DELETE,
+                keyboards.FORGET)  # fmt: skip
+    assert not any(p.match(bad) for p in patterns)
+
+
+@pytest.mark.parametrize("bad", ["remix-", "remix-²", "remix-" + "9" * 20, "remix-1 ", "remix--1"])
+def test_junk_deep_links_match_no_remix(bad: str) -> None:
+    assert not keyboards.REMIX_PAYLOAD.match(bad)

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from storage import Store, StoreError, TrackRow, backup, restore
+from storage import JobStatus, PostStatus, Store, StoredBrief, StoreError, TrackRow, backup, restore
+
+BRIEF = StoredBrief("warm evening", ("jazz", "pop", "rock"), "calm", "offline", 90)
 
 
 @pytest.fixture()
@@ -19,14 +21,14 @@ async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
     await s.close()
 
 
-async def _job_with_tracks(store: Store, user_id: int = 1) -> int:
+async def _job_with_tracks(store: Store, user_id: int = 1, photo: str = "photo.jpg") -> int:
     await store.upsert_user(user_id, "Ann")
-    job = await store.create_job(user_id, user_id, "photo.jpg", seed=1)
+    job = await store.create_job(user_id, user_id, photo, seed=1)
     tracks = [
         TrackRow(job.id, i, g, f"{g}, x", i, 5.1, f"t{i}.mp3", f"t{i}.png")
         for i, g in enumerate(["jazz", "pop", "rock"])
     ]
-    await store.save_result(job.id, "[]", "{}", "cover.jpg", tracks)
+    await store.save_result(job.id, ["a sunset"], BRIEF, f"cover-{job.id}.jpg", tracks)
     return job.id
 
 
@@ -63,9 +65,9 @@ async def test_queue_positions_follow_acceptance_order(store: Store) -> None:
     await store.upsert_user(1, "Ann")
     jobs = [await store.create_job(1, 1, "p.jpg", seed=i) for i in range(3)]
     assert [await store.queue_position(j.id) for j in jobs] == [1, 2, 3]
-    await store.set_job_status(jobs[0].id, "delivered")
+    await store.set_job_status(jobs[0].id, JobStatus.DELIVERED)
     assert await store.queue_position(jobs[2].id) == 2
-    assert await store.cancel_if_queued(jobs[1].id)
+    assert await store.cancel_if(jobs[1].id, JobStatus.QUEUED)
     assert await store.queue_position(jobs[2].id) == 1
     assert [j.id for j in await store.unfinished_jobs()] == [jobs[2].id]
 
@@ -74,7 +76,8 @@ async def test_a_job_can_only_be_cancelled_while_queued(store: Store) -> None:
     await store.upsert_user(1, "Ann")
     job = await store.create_job(1, 1, "p.jpg", seed=0)
     assert await store.start_attempt(job.id) == 1
-    assert not await store.cancel_if_queued(job.id)
+    assert not await store.cancel_if(job.id, JobStatus.QUEUED)
+    assert (await store.get_job(job.id)).status is JobStatus.RUNNING  # type: ignore[union-attr]
 
 
 async def test_a_job_has_one_post_whatever_is_tapped_after(store: Store) -> None:
@@ -118,7 +121,7 @@ async def test_forget_removes_everything_of_a_person(store: Store) -> None:
     await store.claim_post(job_id, 0, 1)
     other = await _job_with_tracks(store, user_id=2)
     paths = await store.forget_user(1)
-    assert {"photo.jpg", "cover.jpg", "t0.mp3", "t2.png"} <= set(paths)
+    assert {"cover-1.jpg", "t0.mp3", "t2.png"} <= set(paths)
     assert await store.get_user(1) is None and await store.get_job(job_id) is None
     assert await store.post_for_job(job_id) is None
     assert await store.get_job(other) is not None
@@ -128,13 +131,54 @@ async def test_retention_drops_only_old_unchosen_tracks(store: Store) -> None:
     chosen = await _job_with_tracks(store)
     unchosen = await _job_with_tracks(store)
     for job_id in (chosen, unchosen):
-        await store.set_job_status(job_id, "delivered")
+        await store.set_job_status(job_id, JobStatus.DELIVERED)
     await store.claim_post(chosen, 0, 1)
     assert await store.expire_unchosen(older_than_days=1) == []  # too recent
     await store._write("UPDATE jobs SET updated_at = '2000-01-01T00:00:00+00:00'")
     paths = await store.expire_unchosen(older_than_days=1)
     assert "t0.mp3" in paths
     assert await store.get_job(unchosen) is None and await store.get_job(chosen) is not None
+
+
+async def test_a_job_comes_back_typed_with_its_brief_decoded(store: Store) -> None:
+    job_id = await _job_with_tracks(store)
+    job = await store.get_job(job_id)
+    assert job is not None
+    assert job.status is JobStatus.DONE
+    assert job.brief == BRIEF and job.captions == ("a sunset",)
+    post = await store.claim_post(job_id, 1, 1)
+    assert post.status is PostStatus.PENDING
+
+
+async def test_a_photo_shared_by_new_tracks_jobs_outlives_an_expired_sibling(store: Store) -> None:
+    posted = await _job_with_tracks(store, photo="shared.jpg")
+    sibling = await _job_with_tracks(store, photo="shared.jpg")  # "new tracks from this photo"
+    for job_id in (posted, sibling):
+        await store.set_job_status(job_id, JobStatus.DELIVERED)
+    await store.claim_post(posted, 0, 1)
+    await store._write("UPDATE jobs SET updated_at = '2000-01-01T00:00:00+00:00'")
+    paths = await store.expire_unchosen(older_than_days=1)
+    assert f"cover-{sibling}.jpg" in paths
+    assert "shared.jpg" not in paths  # the posted job's remixes still need it
+    assert await store.photo_in_use("shared.jpg")
+
+
+async def test_forget_is_all_or_nothing(store: Store) -> None:
+    job_id = await _job_with_tracks(store, user_id=1)
+    await store._write(
+        "CREATE TRIGGER refuse BEFORE DELETE ON users BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+    )
+    with pytest.raises(StoreError):
+        await store.forget_user(1)
+    assert await store.get_job(job_id) is not None  # nothing half-deleted
+    assert await store.claim_post(job_id, 0, 1) is not None  # the store still works
+
+
+async def test_reads_fail_as_store_errors_too(store: Store) -> None:
+    await store._write("PRAGMA foreign_keys=OFF")
+    await store._write("DROP TABLE users")  # a damaged store, as an operator might find it
+    with pytest.raises(StoreError, match="cannot be read"):
+        await store.get_user(1)
 
 
 async def test_backup_is_consistent_while_writes_go_on(store: Store, tmp_path: Path) -> None:

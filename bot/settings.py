@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from pipeline.chain import PipelineConfig
+from pipeline.config import PipelineConfig
 
 
 class Settings(BaseSettings):

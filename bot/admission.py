@@ -1,0 +1,59 @@
+"""Limits on what people may ask of the bot: jobs in flight, photos a day, the queue.
+
+``async with admission.slot(user_id, lang):`` holds a place while a photo is being
+downloaded and its job recorded, so concurrent arrivals cannot overshoot a limit;
+it raises ``Refused`` with the text to show when a limit is reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+from bot.settings import Settings
+from bot.texts import text
+from storage import Store
+
+DAY = timedelta(days=1)
+
+
+class Refused(Exception):
+    """A limit is reached; ``str(exc)`` is the text for the person."""
+
+
+class Admission:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._lock = asyncio.Lock()  # limit checks and reservations, never I/O to Telegram
+        self._reserved: defaultdict[int, int] = defaultdict(int)
+
+    @asynccontextmanager
+    async def slot(self, user_id: int, lang: str) -> AsyncIterator[None]:
+        """A place for one new job of ``user_id``, held until the job is recorded."""
+        async with self._lock:
+            refusal = await self._refusal(user_id, lang)
+            if refusal is not None:
+                raise Refused(refusal)
+            self._reserved[user_id] += 1
+        try:
+            yield
+        finally:
+            self._reserved[user_id] -= 1
+            if self._reserved[user_id] <= 0:
+                del self._reserved[user_id]
+
+    async def _refusal(self, user_id: int, lang: str) -> str | None:
+        s = self.settings
+        mine = self._reserved.get(user_id, 0)
+        if await self.store.count_active(user_id) + mine >= s.max_jobs_per_user:
+            return text(lang, "limit_in_flight", n=s.max_jobs_per_user)
+        since = datetime.now(UTC) - DAY
+        if await self.store.count_jobs_since(user_id, since) + mine >= s.max_photos_per_day:
+            return text(lang, "limit_daily", n=s.max_photos_per_day)
+        if await self.store.count_active() + sum(self._reserved.values()) >= s.max_queue:
+            return text(lang, "busy")
+        return None

@@ -1,0 +1,105 @@
+"""Who is speaking, what we answer, and sending to people's chats.
+
+Telegram's errors when sending or editing are handled here, in one place: a person
+who blocked the bot is logged and skipped, any other refusal is logged, and the
+caller goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import Bot, Message
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+
+from bot.texts import language_of, text
+from storage import Job, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Person:
+    """Who is talking to the bot, as Telegram says."""
+
+    id: int
+    first_name: str
+    language_code: str | None
+    chat_id: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a handler shows: a text (HTML), maybe a keyboard, maybe as a popup."""
+
+    text: str
+    markup: Any = None
+    alert: bool = False
+
+
+def uid(user_id: int) -> str:
+    """A short stable hash of a user id: enough to follow one person through the logs."""
+    return hashlib.sha256(str(user_id).encode()).hexdigest()[:10]
+
+
+class Chat:
+    """The people's side of Telegram: their language, and messages to their chats."""
+
+    def __init__(self, bot: Bot, store: Store) -> None:
+        self.bot = bot
+        self.store = store
+
+    async def meet(self, who: Person) -> str:
+        """Record the person as Telegram describes them now; returns their language."""
+        user = await self.store.upsert_user(who.id, who.first_name, who.language_code or "")
+        return language_of(user.telegram_language, user.language)
+
+    async def language(self, user_id: int) -> str:
+        user = await self.store.get_user(user_id)
+        return language_of(user.telegram_language, user.language) if user else "en"
+
+    async def owned_job(self, who: Person, job_id: int, lang: str) -> Job | Answer:
+        """The job if ``who`` sent its photo; otherwise the refusal to show them."""
+        job = await self.store.get_job(job_id)
+        if job is None:
+            return Answer(text(lang, "expired"), alert=True)
+        if job.user_id != who.id:
+            log.warning("foreign action refused job=%d user=%s", job_id, uid(who.id))
+            return Answer(text(lang, "not_yours"), alert=True)
+        return job
+
+    async def say(self, chat_id: int, message: str, markup: Any = None) -> Message | None:
+        """Send a message; None if Telegram refused it (logged)."""
+        try:
+            return await self.bot.send_message(
+                chat_id, message, parse_mode=ParseMode.HTML, reply_markup=markup
+            )
+        except Forbidden:
+            log.info("cannot message user=%s: blocked", uid(chat_id))
+        except TelegramError as exc:
+            log.warning("send failed user=%s reason=%s", uid(chat_id), exc)
+        return None
+
+    async def edit_or_say(
+        self, chat_id: int, message_id: int | None, message: str, *, send_if_missing: bool = True
+    ) -> None:
+        """Replace a status message's text; send a new one if it is gone."""
+        if message_id is not None:
+            try:
+                await self.bot.edit_message_text(
+                    message, chat_id, message_id, parse_mode=ParseMode.HTML
+                )
+                return
+            except BadRequest as exc:
+                if "not modified" in str(exc).lower():
+                    return
+                log.info("edit failed, sending instead reason=%s", exc)
+            except TelegramError as exc:
+                log.info("edit failed reason=%s", exc)
+                return
+        if send_if_missing:
+            await self.say(chat_id, message)

@@ -1,0 +1,102 @@
+"""Background upkeep: retry refused posts, the digest, retention, the workers metric."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+
+from telegram import Bot
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+
+from bot.feed import Feed
+from bot.files import FileStore
+from bot.jobs import Jobs
+from bot.posting import Posting
+from bot.settings import Settings
+from bot.texts import raw, text
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+RETENTION_EVERY_S = 3600.0
+DIGEST_WINDOW = timedelta(days=7)  # the digest lists the week's most liked, whenever it runs
+DIGEST_SIZE = 5
+LAST_DIGEST = "last_digest"  # meta key
+
+
+class Housekeeping:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        files: FileStore,
+        feed: Feed,
+        posting: Posting,
+        jobs: Jobs,
+        bot: Bot,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.files = files
+        self.feed = feed
+        self.posting = posting
+        self.jobs = jobs
+        self.bot = bot
+
+    async def run(self) -> None:
+        """Every ``IMMU_POST_RETRY_S``: refused posts, the digest, the metric; hourly: retention."""
+        last_retention = 0.0
+        while True:
+            try:
+                await self.posting.retry_pending()
+                await self.digest_if_due()
+                await self.jobs.workers_alive()  # keeps the metric current between /stats
+                if time.monotonic() - last_retention > RETENTION_EVERY_S:
+                    last_retention = time.monotonic()
+                    await self.expire()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("housekeeping failed")
+            await asyncio.sleep(self.settings.post_retry_s)
+
+    async def expire(self) -> int:
+        """Drop tracks nobody chose after ``IMMU_RETENTION_DAYS``; returns files removed."""
+        paths = await self.store.expire_unchosen(self.settings.retention_days)
+        self.files.remove(paths)
+        if paths:
+            log.info("retention removed files=%d", len(paths))
+        return len(paths)
+
+    async def digest_if_due(self) -> bool:
+        """Post the most liked tracks of the period to the channel, once per period."""
+        every = self.settings.digest_every_h
+        if every <= 0:
+            return False
+        now = datetime.now(UTC)
+        last = await self.store.get_meta(LAST_DIGEST)
+        if last is None:  # the first period starts when the bot first runs
+            await self.store.set_meta(LAST_DIGEST, now.isoformat())
+            return False
+        if now - datetime.fromisoformat(last) < timedelta(hours=every):
+            return False
+        posts = await self.store.top_posts(now - DIGEST_WINDOW, limit=DIGEST_SIZE)
+        if posts:
+            lines = "\n".join(
+                text("en", "top_line", rank=i + 1, url=self.feed.url(p.channel_message_id or 0), genre=p.genre, likes=p.likes)
+                for i, p in enumerate(posts)
+            )  # fmt: skip
+            try:
+                await self.bot.send_message(
+                    self.feed.chat, raw("en", "digest", lines=lines), parse_mode=ParseMode.HTML,
+                    disable_web_page_preview=True,
+                )  # fmt: skip
+            except TelegramError as exc:
+                log.warning("digest failed reason=%s", exc)
+                return False
+            log.info("digest posted posts=%d", len(posts))
+        await self.store.set_meta(LAST_DIGEST, now.isoformat())
+        return bool(posts)

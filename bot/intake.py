@@ -1,0 +1,136 @@
+"""New work from people: a photo, "new tracks from this photo", a remix of a post.
+
+Each goes through admission, then becomes a job in line (``Jobs.enqueue``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+
+from telegram import Bot
+from telegram.error import TelegramError
+
+from bot.admission import Admission, Refused
+from bot.chat import Answer, Chat, Person, uid
+from bot.files import FileStore
+from bot.jobs import Jobs
+from bot.settings import Settings
+from bot.texts import text
+from pipeline import PhotoError
+from pipeline.photo import clean_photo
+from storage import PostStatus, Store
+
+log = logging.getLogger(__name__)
+
+SEED_RANGE = 2**31
+
+
+class Intake:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        files: FileStore,
+        admission: Admission,
+        jobs: Jobs,
+        chat: Chat,
+        bot: Bot,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.files = files
+        self.admission = admission
+        self.jobs = jobs
+        self.chat = chat
+        self.bot = bot
+
+    async def photo(self, who: Person, file_id: str, file_size: int | None) -> None:
+        """Check limits, download, clean, record the job and answer "queued, position N"."""
+        lang = await self.chat.meet(who)
+        limit = int(self.settings.max_photo_mb * 1024 * 1024)
+        if file_size is not None and file_size > limit:
+            await self.chat.say(who.chat_id, _too_large(lang, file_size, limit))
+            return
+        try:
+            async with self.admission.slot(who.id, lang):
+                photo_path = await self._fetch(who, lang, file_id, limit)
+                if photo_path is not None:
+                    seed = secrets.randbelow(SEED_RANGE)
+                    await self.jobs.enqueue(who.id, who.chat_id, photo_path, seed=seed, lang=lang)
+        except Refused as refusal:
+            await self.chat.say(who.chat_id, str(refusal))
+
+    async def _fetch(self, who: Person, lang: str, file_id: str, limit: int) -> str | None:
+        """Download and clean the photo, keep it on disk; None after telling the person why not."""
+        try:
+            tg_file = await self.bot.get_file(file_id)
+            if tg_file.file_size and tg_file.file_size > limit:
+                await self.chat.say(who.chat_id, _too_large(lang, tg_file.file_size, limit))
+                return None
+            data = bytes(await tg_file.download_as_bytearray())
+        except TelegramError as exc:
+            log.warning("download failed user=%s reason=%s", uid(who.id), type(exc).__name__)
+            await self.chat.say(who.chat_id, text(lang, "download_failed"))
+            return None
+        try:
+            clean = await asyncio.to_thread(clean_photo, data)
+        except PhotoError as exc:
+            log.info("photo refused user=%s problem=%s", uid(who.id), exc.problem)
+            await self.chat.say(who.chat_id, text(lang, str(exc.problem)))
+            return None
+        finally:
+            del data
+        try:
+            return self.files.save_photo(clean)
+        except OSError as exc:
+            log.error("cannot save photo reason=%s", exc.strerror)
+            await self.chat.say(who.chat_id, text(lang, "storage_failed"))
+            return None
+
+    async def regenerate(self, who: Person, job_id: int) -> Answer:
+        """New tracks from the same photo, with a new seed."""
+        lang = await self.chat.meet(who)
+        job = await self.chat.owned_job(who, job_id, lang)
+        if isinstance(job, Answer):
+            return job
+        if not await self.store.photo_in_use(job.photo_path):
+            return Answer(text(lang, "expired"), alert=True)
+        try:
+            async with self.admission.slot(who.id, lang):
+                seed = secrets.randbelow(SEED_RANGE)
+                await self.jobs.enqueue(who.id, job.chat_id, job.photo_path, seed=seed, lang=lang)
+        except Refused as refusal:
+            return Answer(str(refusal), alert=True)
+        return Answer("")
+
+    async def remix(self, who: Person, post_id: int) -> Answer:
+        """A reader tapped "Remix" under a post: three variations of that track, for them."""
+        lang = await self.chat.meet(who)
+        post = await self.store.get_post(post_id)
+        original = (
+            await self.store.get_job(post.job_id)
+            if post and post.status == PostStatus.POSTED
+            else None
+        )
+        if original is None:
+            return Answer(text(lang, "remix_gone"))
+        try:
+            async with self.admission.slot(who.id, lang):
+                await self.jobs.enqueue(
+                    who.id,
+                    who.chat_id,
+                    original.photo_path,
+                    seed=secrets.randbelow(SEED_RANGE),
+                    lang=lang,
+                    remix_post_id=post_id,
+                )
+        except Refused as refusal:
+            return Answer(str(refusal))
+        log.info("remix accepted post=%d user=%s", post_id, uid(who.id))
+        return Answer("")
+
+
+def _too_large(lang: str, size: int, limit: int) -> str:
+    return text(lang, "too_large", size_mb=f"{size / 2**20:.1f}", limit_mb=f"{limit / 2**20:.1f}")

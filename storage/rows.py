@@ -1,0 +1,104 @@
+"""The store's typed rows: what a query hands back, statuses as enums, JSON decoded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    """Where a job is. The schema's CHECK constraint lists the same values."""
+
+    QUEUED = "queued"  # accepted, waiting for the composer
+    RUNNING = "running"  # being composed
+    DONE = "done"  # composed and saved; delivery to the person is left
+    DELIVERED = "delivered"  # the three audios and the choice keyboard were sent
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)  # count against the limits
+UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.DONE)  # resumed after a restart
+FINISHED = (JobStatus.DELIVERED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class PostStatus(StrEnum):
+    PENDING = "pending"  # chosen, not yet in the channel
+    POSTED = "posted"
+
+
+@dataclass(frozen=True)
+class StoredBrief:
+    """The music brief as the store keeps it (the pipeline's ``Brief``, as plain data)."""
+
+    description: str
+    genres: tuple[str, ...]
+    mood: str
+    source: str
+    tempo_bpm: int | None = None
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    first_name: str
+    language: str | None  # chosen with /lang; None: Telegram's
+    telegram_language: str
+    anonymous: bool
+    describe: bool
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    user_id: int
+    chat_id: int
+    photo_path: str
+    seed: int
+    status: JobStatus
+    status_message_id: int | None
+    result_message_id: int | None
+    attempts: int
+    error: str | None
+    captions: tuple[str, ...]
+    brief: StoredBrief | None
+    cover_path: str | None
+    created_at: str
+    remix_post_id: int | None = None
+
+
+@dataclass(frozen=True)
+class TrackRow:
+    job_id: int
+    idx: int
+    genre: str
+    prompt: str
+    seed: int
+    duration_s: float
+    mp3_path: str
+    png_path: str
+    message_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Post:
+    id: int
+    job_id: int
+    track_idx: int
+    user_id: int
+    status: PostStatus
+    channel_message_id: int | None
+    attempts: int
+    likes: int
+    created_at: str
+
+
+@dataclass(frozen=True)
+class PostView:
+    """A post with what a listing shows of it."""
+
+    id: int
+    channel_message_id: int | None
+    genre: str
+    likes: int
+    created_at: str
