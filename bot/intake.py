@@ -45,6 +45,7 @@ class Intake:
         self.jobs = jobs
         self.chat = chat
         self.bot = bot
+        self._decoding = asyncio.Semaphore(settings.max_decodes)  # bounds a burst's memory
 
     async def photo(self, who: Person, file_id: str, file_size: int | None) -> None:
         """Check limits, download, clean, record the job and answer "queued, position N"."""
@@ -75,7 +76,8 @@ class Intake:
             await self.chat.say(who.chat_id, text(lang, "download_failed"))
             return None
         try:
-            clean = await asyncio.to_thread(clean_photo, data)
+            async with self._decoding:
+                clean = await asyncio.to_thread(clean_photo, data)
         except PhotoError as exc:
             log.info("photo refused user=%s problem=%s", uid(who.id), exc.problem)
             await self.chat.say(who.chat_id, text(lang, str(exc.problem)))

@@ -10,6 +10,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from pipeline.errors import PhotoError, PhotoProblem
 
 MAX_PIXELS = 40_000_000  # a 40 MP photo is fine; a decompression bomb is not
+# What one decode may hold once the format's own reduction is applied: JPEG decodes at
+# 1/2..1/8 size, so any 40 MP JPEG fits; PNG, WebP, HEIC and the rest decode whole, and
+# Pillow's decoders briefly hold about twice the raster. 25 MP at 4 bytes a pixel: a
+# 24 MP HEIC from a phone passes, a 6320x6320 PNG of 166 KiB (1.5 GiB after the
+# conversions it used to go through) does not.
+MAX_DECODED_BYTES = 100_000_000
 MODEL_SIDE = 1024  # longest side kept after loading; BLIP looks at 384 px anyway
 COVER_SIDE = 800
 JPEG_QUALITY = 90
@@ -42,7 +48,15 @@ def load_photo(data: bytes, *, max_side: int = MODEL_SIDE) -> Image.Image:
                 )
             image.seek(0)
             image.draft("RGB", (max_side, max_side))  # JPEG: decode at reduced size
+            decoded = _decoded_bytes(image)
+            if decoded > MAX_DECODED_BYTES:
+                raise PhotoError(
+                    PhotoProblem.TOO_MANY_PIXELS,
+                    f"the image is {width}x{height} and would take {decoded // 2**20} MiB "
+                    f"to decode; at most {MAX_DECODED_BYTES // 2**20} MiB",
+                )
             image.load()
+            image = _reduce(image, max_side)
     except PhotoError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -55,6 +69,27 @@ def load_photo(data: bytes, *, max_side: int = MODEL_SIDE) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise PhotoError(PhotoProblem.CORRUPT, "the image is damaged or truncated") from exc
     return _normalise(image, max_side)
+
+
+def _decoded_bytes(image: Image.Image) -> int:
+    """Bytes of the decoded raster: Pillow keeps one byte a pixel for L and P, two for
+    16-bit grey, four for everything else (RGB is stored as RGBX)."""
+    per_pixel = 1 if image.mode in ("1", "L", "P") else 2 if image.mode.startswith("I;16") else 4
+    return image.width * image.height * per_pixel
+
+
+def _reduce(image: Image.Image, max_side: int) -> Image.Image:
+    """Shrink a large raster at once, before any conversion copies it at full size."""
+    factor = max(image.size) // max_side
+    if factor < 2:
+        return image
+    if image.mode in ("L", "LA", "RGB", "RGBA", "CMYK", "I", "F"):
+        reduced = image.reduce(factor)  # box filter: averages, no aliasing
+    else:  # palette, 16-bit grey, bilevel: nearest keeps the mode and the palette
+        size = (max(1, image.width // factor), max(1, image.height // factor))
+        reduced = image.resize(size, Image.Resampling.NEAREST)
+    reduced.info = image.info  # EXIF orientation is applied after this
+    return reduced
 
 
 def _normalise(image: Image.Image, max_side: int) -> Image.Image:

@@ -98,3 +98,41 @@ def test_the_cover_carries_no_exif_and_no_gps() -> None:
     cover = Image.open(io.BytesIO(clean_jpeg(photo)))
     assert not cover.getexif() and "exif" not in cover.info
     assert cover.size[0] % 2 == 0 and cover.size[1] % 2 == 0  # H.264 wants even sides
+
+
+def test_a_small_file_that_decodes_huge_is_refused_before_decoding() -> None:
+    # 166 KiB on the wire, 160 MB as a raster, 1.5 GiB through the old conversions
+    bomb = image_bytes(Image.new("RGBA", (6320, 6320), (30, 90, 200, 128)), optimize=True)
+    assert len(bomb) < 200_000
+    with pytest.raises(PhotoError) as refused:
+        load_photo(bomb)
+    assert refused.value.problem == PhotoProblem.TOO_MANY_PIXELS
+    assert "MiB" in str(refused.value)
+
+
+def test_a_large_jpeg_still_passes_it_decodes_reduced() -> None:
+    photo = image_bytes(Image.new("RGB", (6320, 6320), (200, 120, 40)), "JPEG", quality=80)
+    assert max(load_photo(photo).size) == MODEL_SIDE
+
+
+@pytest.mark.parametrize("mode", ["P", "I;16", "RGBA", "L"])
+def test_large_photos_of_every_mode_are_reduced_and_keep_their_colours(mode: str) -> None:
+    source = Image.new("RGB", (4000, 2000), (200, 40, 40))
+    if mode == "I;16":
+        image = Image.new("I;16", (4000, 2000), 50_000)
+    elif mode == "P":
+        image = source.convert("P", palette=Image.Palette.ADAPTIVE)  # red is in the palette
+    else:
+        image = source.convert(mode)
+    loaded = load_photo(image_bytes(image))
+    assert loaded.size == (MODEL_SIDE, MODEL_SIDE // 2)
+    if mode in ("P", "RGBA"):
+        assert loaded.getpixel((10, 10)) == (200, 40, 40)
+
+
+def test_a_large_rotated_png_is_reduced_and_still_upright() -> None:
+    image = Image.new("RGB", (4000, 2000), "white")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    loaded = load_photo(image_bytes(image, exif=exif.tobytes()))
+    assert loaded.size == (MODEL_SIDE // 2, MODEL_SIDE)
