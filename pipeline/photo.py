@@ -39,24 +39,24 @@ def load_photo(data: bytes, *, max_side: int = MODEL_SIDE) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
+            opened = Image.open(io.BytesIO(data))
+            width, height = opened.size
             if width * height > MAX_PIXELS:
                 raise PhotoError(
                     PhotoProblem.TOO_MANY_PIXELS,
                     f"the image is {width}x{height}; at most {MAX_PIXELS // 1_000_000} MP",
                 )
-            image.seek(0)
-            image.draft("RGB", (max_side, max_side))  # JPEG: decode at reduced size
-            decoded = _decoded_bytes(image)
+            opened.seek(0)
+            opened.draft("RGB", (max_side, max_side))  # JPEG: decode at reduced size
+            decoded = _decoded_bytes(opened)
             if decoded > MAX_DECODED_BYTES:
                 raise PhotoError(
                     PhotoProblem.TOO_MANY_PIXELS,
                     f"the image is {width}x{height} and would take {decoded // 2**20} MiB "
                     f"to decode; at most {MAX_DECODED_BYTES // 2**20} MiB",
                 )
-            image.load()
-            image = _reduce(image, max_side)
+            opened.load()
+            image = _reduce(opened, max_side)
     except PhotoError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
