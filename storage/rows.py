@@ -23,8 +23,10 @@ FINISHED = (JobStatus.DELIVERED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class PostStatus(StrEnum):
-    PENDING = "pending"  # chosen, not yet in the channel
+    PENDING = "pending"  # chosen, not yet in the channel: the retry loop posts it
     POSTED = "posted"
+    FAILED = "failed"  # Telegram refused it for good, or every try failed
+    UNKNOWN = "unknown"  # Telegram did not confirm in time: maybe posted; the person decides
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Job:
     cover_path: str | None
     created_at: str
     remix_post_id: int | None = None
+    delivery_attempts: int = 0
 
 
 @dataclass(frozen=True)

@@ -79,3 +79,58 @@ MIGRATIONS: list[str] = [
     );
     """,
 ]
+
+# 3: ids are never reused (AUTOINCREMENT): after a delete, an old remix link or job folder
+# must not reach someone else's post. Posts may end as failed (Telegram refused them for
+# good) or unknown (Telegram did not confirm in time); deliveries count their tries.
+MIGRATIONS.append(
+    """
+    CREATE TABLE jobs_v3 (
+        id                INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id           INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        chat_id           INTEGER NOT NULL,
+        photo_path        TEXT    NOT NULL,
+        seed              INTEGER NOT NULL,
+        status            TEXT    NOT NULL CHECK (status IN
+                            ('queued', 'running', 'done', 'delivered', 'failed', 'cancelled')),
+        status_message_id INTEGER,
+        result_message_id INTEGER,
+        attempts          INTEGER NOT NULL DEFAULT 0,
+        error             TEXT,
+        captions          TEXT,
+        brief             TEXT,
+        cover_path        TEXT,
+        created_at        TEXT    NOT NULL,
+        updated_at        TEXT    NOT NULL,
+        remix_post_id     INTEGER,
+        delivery_attempts INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO jobs_v3 (id, user_id, chat_id, photo_path, seed, status, status_message_id,
+        result_message_id, attempts, error, captions, brief, cover_path, created_at, updated_at,
+        remix_post_id)
+    SELECT id, user_id, chat_id, photo_path, seed, status, status_message_id, result_message_id,
+        attempts, error, captions, brief, cover_path, created_at, updated_at, remix_post_id
+    FROM jobs;
+    DROP TABLE jobs;
+    ALTER TABLE jobs_v3 RENAME TO jobs;
+    CREATE INDEX jobs_by_status ON jobs(status, id);
+    CREATE INDEX jobs_by_user ON jobs(user_id, created_at);
+    CREATE TABLE posts_v3 (
+        id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id              INTEGER NOT NULL UNIQUE REFERENCES jobs(id) ON DELETE CASCADE,
+        track_idx           INTEGER NOT NULL,
+        user_id             INTEGER NOT NULL,
+        status              TEXT    NOT NULL CHECK (status IN
+                              ('pending', 'posted', 'failed', 'unknown')),
+        channel_message_id  INTEGER UNIQUE,
+        attempts            INTEGER NOT NULL DEFAULT 0,
+        likes               INTEGER NOT NULL DEFAULT 0,
+        created_at          TEXT    NOT NULL,
+        posted_at           TEXT
+    );
+    INSERT INTO posts_v3 SELECT * FROM posts;
+    DROP TABLE posts;
+    ALTER TABLE posts_v3 RENAME TO posts;
+    CREATE INDEX posts_by_user ON posts(user_id);
+    """
+)

@@ -84,11 +84,19 @@ class Store:
 
     async def _migrate(self) -> None:
         (version,) = await self._one("PRAGMA user_version")
+        if version >= len(MIGRATIONS):
+            return
+        # a migration may rebuild a table: dropping the old one must not cascade
+        await self._db.execute("PRAGMA foreign_keys=OFF")
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             await self._db.executescript(
                 f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;"
             )
             log.info("store migrated version=%d", number)
+        broken = await self._all("PRAGMA foreign_key_check")
+        if broken:
+            raise StoreError(f"migration left {len(broken)} rows without their parent")
+        await self._db.execute("PRAGMA foreign_keys=ON")
 
     # --- the four ways to talk to SQLite; each maps its errors to StoreError ---
 
@@ -305,6 +313,14 @@ class Store:
         row = await self._one("SELECT * FROM tracks WHERE job_id = ? AND idx = ?", (job_id, idx))
         return TrackRow(**dict(row)) if row else None
 
+    async def count_delivery_attempt(self, job_id: int) -> int:
+        """Count one more try to send a job's tracks; returns the tries so far."""
+        await self._write(
+            "UPDATE jobs SET delivery_attempts = delivery_attempts + 1 WHERE id = ?", (job_id,)
+        )
+        (attempts,) = await self._one("SELECT delivery_attempts FROM jobs WHERE id = ?", (job_id,))
+        return int(attempts)
+
     async def set_track_message(self, job_id: int, idx: int, message_id: int) -> None:
         await self._write(
             "UPDATE tracks SET message_id = ? WHERE job_id = ? AND idx = ?",
@@ -336,8 +352,25 @@ class Store:
         row = await self._one("SELECT * FROM posts WHERE id = ?", (post_id,))
         return _post(row) if row else None
 
-    async def count_post_attempt(self, post_id: int) -> None:
+    async def count_post_attempt(self, post_id: int) -> int:
+        """Count one more try to post; returns the number of tries so far."""
         await self._write("UPDATE posts SET attempts = attempts + 1 WHERE id = ?", (post_id,))
+        (attempts,) = await self._one("SELECT attempts FROM posts WHERE id = ?", (post_id,))
+        return int(attempts)
+
+    async def set_post_status(self, post_id: int, status: PostStatus) -> None:
+        """A post that ended without a channel message (failed) or may have one (unknown)."""
+        await self._write("UPDATE posts SET status = ? WHERE id = ?", (status, post_id))
+
+    async def repost(self, post_id: int) -> bool:
+        """The person asks again for a post that failed or went unconfirmed: back in line
+        with fresh tries. True if it was such a post."""
+        changed = await self._write(
+            f"""UPDATE posts SET status = ?, attempts = 0 WHERE id = ?
+                AND status IN {_in((PostStatus.FAILED, PostStatus.UNKNOWN))}""",
+            (PostStatus.PENDING, post_id),
+        )
+        return changed > 0
 
     async def mark_posted(self, post_id: int, channel_message_id: int) -> None:
         await self._write(

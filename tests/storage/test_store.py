@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from storage import JobStatus, PostStatus, Store, StoredBrief, StoreError, TrackRow, backup, restore
+from storage.schema import MIGRATIONS
 
 BRIEF = StoredBrief("warm evening", ("jazz", "pop", "rock"), "calm", "offline", 90)
 
@@ -37,15 +38,13 @@ async def test_schema_is_migrated_once_and_readable_with_sqlite3(tmp_path: Path)
     s = await Store.open(tmp_path / "a.db")  # again: no error, same version
     await s.close()
     with sqlite3.connect(tmp_path / "a.db") as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"users", "jobs", "tracks", "posts", "reactions", "meta"} <= tables
 
 
 async def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
-    from storage.store import MIGRATIONS
-
     with sqlite3.connect(tmp_path / "old.db") as db:
         db.executescript(MIGRATIONS[0] + "PRAGMA user_version=1;")
         db.execute("INSERT INTO users (id, created_at) VALUES (1, 'x')")
@@ -213,3 +212,52 @@ async def test_a_read_only_store_gives_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot be written"):
         await ro.upsert_user(1, "Ann")
     await ro.close()
+
+
+async def test_ids_are_never_reused_after_a_delete(store: Store) -> None:
+    """An old remix link (post id) or job folder (job id) must never reach someone else's."""
+    first = await _job_with_tracks(store, user_id=1)
+    post = await store.claim_post(first, 0, 1)
+    assert await store.delete_post(post.id, 1) is not None
+    await store.forget_user(1)
+    second = await _job_with_tracks(store, user_id=2)
+    assert second > first
+    assert (await store.claim_post(second, 0, 2)).id > post.id
+
+
+async def test_a_version_2_store_keeps_its_rows_and_cascades(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "v2.db") as db:
+        db.executescript(MIGRATIONS[0] + MIGRATIONS[1] + "PRAGMA user_version=2;")
+        db.execute("INSERT INTO users (id, created_at) VALUES (1, 'x')")
+        db.execute(
+            "INSERT INTO jobs (id, user_id, chat_id, photo_path, seed, status, created_at,"
+            " updated_at) VALUES (7, 1, 1, 'p', 0, 'delivered', 'x', 'x')"
+        )
+        db.execute(
+            "INSERT INTO tracks VALUES (7, 0, 'jazz', 'jazz, x', 0, 5.1, 'a.mp3', 'a.png', NULL)"
+        )
+        db.execute(
+            "INSERT INTO posts (id, job_id, track_idx, user_id, status, channel_message_id,"
+            " created_at) VALUES (3, 7, 0, 1, 'posted', 99, 'x')"
+        )
+    store = await Store.open(tmp_path / "v2.db")
+    job = await store.get_job(7)
+    assert job is not None and job.status is JobStatus.DELIVERED and job.delivery_attempts == 0
+    post = await store.get_post(3)
+    assert post is not None and post.channel_message_id == 99
+    assert [t.genre for t in await store.tracks(7)] == ["jazz"]
+    await store.forget_user(1)  # foreign keys still cascade after the tables were rebuilt
+    assert await store.tracks(7) == [] and await store.get_post(3) is None
+    await store.close()
+
+
+async def test_a_failed_post_goes_back_in_line_only_when_asked(store: Store) -> None:
+    job_id = await _job_with_tracks(store)
+    post = await store.claim_post(job_id, 0, 1)
+    assert await store.count_post_attempt(post.id) == 1
+    await store.set_post_status(post.id, PostStatus.FAILED)
+    assert await store.pending_posts() == []  # the retry loop leaves it alone
+    assert await store.repost(post.id)
+    (again,) = await store.pending_posts()
+    assert again.attempts == 0
+    assert not await store.repost(post.id)  # already pending
