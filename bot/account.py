@@ -13,7 +13,7 @@ from bot.chat import Answer, Chat, Person
 from bot.feed import Feed
 from bot.jobs import Jobs
 from bot.settings import Settings
-from bot.texts import LANGUAGES, raw, text
+from bot.texts import LANGUAGES, plain, raw, text
 from storage import Store
 
 PROFILE_POSTS = 30
@@ -66,7 +66,7 @@ class Account:
         if not posts:
             return Answer(text(lang, "delete_none"))
         labels = [
-            (p.id, text(lang, "button_delete_post", genre=p.genre, likes=p.likes, date=p.created_at[:10]))
+            (p.id, plain(lang, "button_delete_post", genre=p.genre, likes=p.likes, date=p.created_at[:10]))
             for p in posts[:DELETE_CHOICES]
         ]  # fmt: skip
         return Answer(text(lang, "delete_choose"), keyboards.delete_choices(lang, labels))

@@ -136,7 +136,7 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
         feed = Feed(settings, bot, files)
         feed.bot_username = bot.username
         jobs = Jobs(settings, store, files, composer, chat, bot)
-        posting = Posting(store, files, feed, chat, bot)
+        posting = Posting(store, files, feed, chat, bot, settings.post_attempts)
         intake = Intake(settings, store, files, Admission(settings, store), jobs, chat, bot)
         account = Account(settings, store, feed, chat, jobs)
         housekeeping = Housekeeping(settings, store, files, feed, posting, jobs, bot)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message
 from telegram.constants import MessageLimit, ParseMode
@@ -13,12 +14,13 @@ from telegram.helpers import create_deep_linked_url
 from bot import keyboards
 from bot.files import FileStore
 from bot.settings import Settings
-from bot.texts import text
+from bot.texts import plain, text
 from storage import Job, TrackRow, User
 
 log = logging.getLogger(__name__)
 
 CAPTION_LIMIT = MessageLimit.CAPTION_LENGTH  # 1024
+_TAG = re.compile(r"</?(?:b|i|a)(?: [^>]*)?>")  # the tags our own templates use
 
 
 class Feed:
@@ -55,21 +57,19 @@ class Feed:
         """HTML caption: description, genre and mood; the name only if the person opted in."""
         brief = job.brief
         lang = "en"  # the channel is public: one language for everyone
-        parts = [
-            text(lang, "post_caption", description=_cut(brief.description if brief else "", 300),
-                 genre=_cut(track.genre, 60), mood=_cut(brief.mood if brief else "", 60)),
+        # values are cut as plain text, then escaped: a cut never lands inside an entity
+        parts: list[tuple[str, dict[str, str]]] = [
+            ("post_caption", {"description": _cut(brief.description if brief else "", 300),
+                              "genre": _cut(track.genre, 60), "mood": _cut(brief.mood if brief else "", 60)}),
         ]  # fmt: skip
         if user.describe:
             photo = _cut(job.captions[0] if job.captions else "", 300)
-            music = _cut(track.prompt, 300)
-            parts.append(text(lang, "post_description", photo=photo, music=music))
+            parts.append(("post_description", {"photo": photo, "music": _cut(track.prompt, 300)}))
         if not user.anonymous and user.first_name.strip():
-            parts.append(text(lang, "post_by", name=_cut(user.first_name, 64)))
-        caption = "\n\n".join(parts)
-        while len(caption) > CAPTION_LIMIT and len(parts) > 1:
+            parts.append(("post_by", {"name": _cut(user.first_name, 64)}))
+        while _visible(lang, parts) > CAPTION_LIMIT and len(parts) > 1:
             parts.pop(1)  # drop the long description before the essentials
-            caption = "\n\n".join(parts)
-        return caption[:CAPTION_LIMIT]
+        return "\n\n".join(text(lang, key, **values) for key, values in parts)
 
     def buttons(self, post_id: int) -> InlineKeyboardMarkup | None:
         """Under each post: remix it, or make your own (deep links into the private chat)."""
@@ -80,8 +80,8 @@ class Feed:
         return InlineKeyboardMarkup(
             [
                 [
-                    InlineKeyboardButton(text("en", "button_remix"), url=remix),
-                    InlineKeyboardButton(text("en", "button_make_yours"), url=make),
+                    InlineKeyboardButton(plain("en", "button_remix"), url=remix),
+                    InlineKeyboardButton(plain("en", "button_make_yours"), url=make),
                 ]
             ]
         )
@@ -106,6 +106,8 @@ class Feed:
                 supports_streaming=True,
                 duration=round(track.duration_s),
                 reply_markup=markup,
+                read_timeout=self.settings.upload_timeout_s,
+                write_timeout=self.settings.upload_timeout_s,
             )
         return await self.bot.send_audio(
             self.chat,
@@ -117,6 +119,8 @@ class Feed:
             thumbnail=InputFile(cover, filename="cover.jpg"),
             duration=round(track.duration_s),
             reply_markup=markup,
+            read_timeout=self.settings.upload_timeout_s,
+            write_timeout=self.settings.upload_timeout_s,
         )
 
     async def remove(self, message_id: int) -> None:
@@ -133,6 +137,12 @@ def _chat_ref(channel: str) -> int | str:
     if channel.lstrip("-").isdigit():
         return int(channel)
     return channel if channel.startswith("@") else f"@{channel}"
+
+
+def _visible(lang: str, parts: list[tuple[str, dict[str, str]]]) -> int:
+    """The caption's length as Telegram counts it: after entity parsing, in UTF-16 units."""
+    shown = "\n\n".join(_TAG.sub("", plain(lang, key, **values)) for key, values in parts)
+    return len(shown.encode("utf-16-le")) // 2
 
 
 def _cut(value: str, limit: int) -> str:

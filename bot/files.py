@@ -39,6 +39,14 @@ class FileStore:
                 ):
                     parent.rmdir()
 
+    def remove_job(self, job_id: int) -> None:
+        """Every file of one job (its folder), e.g. of a job forgotten while composing."""
+        folder = self.root / "jobs" / str(job_id)
+        if folder.is_dir():
+            for path in folder.iterdir():
+                path.unlink(missing_ok=True)
+            folder.rmdir()
+
     @staticmethod
     def _write(path: Path, data: bytes) -> str:
         tmp = path.with_name(path.name + ".tmp")

@@ -172,7 +172,7 @@ async def regenerate(update: Update, context: Context) -> None:
 async def cancel(update: Update, context: Context) -> None:
     """ "Cancel" on a queued job or on tracks nobody chose."""
     (job_id,) = _ids(context)
-    await _popup(update, await _services(context).jobs.cancel(_person(update), job_id))
+    await _popup(update, await _services(context).posting.cancel(_person(update), job_id))
 
 
 async def delete_post(update: Update, context: Context) -> None:

@@ -120,16 +120,21 @@ class Intake:
             return Answer(text(lang, "remix_gone"))
         try:
             async with self.admission.slot(who.id, lang):
+                # a copy of its own: the original's /forget or retention never breaks it
+                photo = self.files.save_photo(self.files.read(original.photo_path))
                 await self.jobs.enqueue(
                     who.id,
                     who.chat_id,
-                    original.photo_path,
+                    photo,
                     seed=secrets.randbelow(SEED_RANGE),
                     lang=lang,
                     remix_post_id=post_id,
                 )
         except Refused as refusal:
             return Answer(str(refusal))
+        except OSError as exc:
+            log.error("cannot copy the remixed photo reason=%s", exc.strerror)
+            return Answer(text(lang, "storage_failed"))
         log.info("remix accepted post=%d user=%s", post_id, uid(who.id))
         return Answer("")
 

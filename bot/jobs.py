@@ -14,20 +14,21 @@ from typing import Any
 
 from telegram import Bot, InputFile
 from telegram.constants import ParseMode
-from telegram.error import Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError, TimedOut
 
 from bot import keyboards, metrics
-from bot.chat import Answer, Chat, Person, uid
+from bot.chat import Chat, uid
 from bot.files import FileStore
 from bot.progress import ProgressMessage
 from bot.settings import Settings
-from bot.texts import text
+from bot.texts import plain, text
 from pipeline import ComposeOptions, Composer, ComposeRequest, Composition, PhotoError
 from storage import FINISHED, Job, JobStatus, Store, StoredBrief, StoreError, TrackRow
 
 log = logging.getLogger(__name__)
 
 DELIVERY_RETRY_S = 5.0
+UNCONFIRMED = 0  # a track's message id when Telegram did not confirm the upload in time
 
 
 class Jobs:
@@ -100,23 +101,6 @@ class Jobs:
             finally:
                 metrics.IN_FLIGHT.dec()
 
-    async def cancel(self, who: Person, job_id: int) -> Answer:
-        """Cancel a job still in line, or tracks nobody chose; not a job being composed."""
-        lang = await self.chat.meet(who)
-        job = await self.chat.owned_job(who, job_id, lang)
-        if isinstance(job, Answer):
-            return job
-        if job.status == JobStatus.QUEUED and await self.store.cancel_if(job_id, JobStatus.QUEUED):
-            await self.chat.edit_or_say(job.chat_id, job.status_message_id, text(lang, "cancelled"))
-            return Answer(text(lang, "cancelled"))
-        if job.status == JobStatus.DELIVERED and await self.store.post_for_job(job_id) is None:
-            await self.store.set_job_status(job_id, JobStatus.CANCELLED)
-            await self.chat.edit_or_say(job.chat_id, job.result_message_id, text(lang, "cancelled"))
-            return Answer(text(lang, "cancelled"))
-        if job.status == JobStatus.RUNNING:
-            return Answer(text(lang, "cannot_cancel"), alert=True)
-        return Answer(text(lang, "expired"), alert=True)
-
     async def workers_alive(self) -> int:
         alive = await self.composer.workers_alive()
         metrics.WORKERS.set(alive)
@@ -178,6 +162,10 @@ class Jobs:
         try:
             await self._save(job, composition)
         except (OSError, StoreError) as exc:
+            if await self.store.get_job(job.id) is None:  # forgotten while it was composed
+                self.files.remove_job(job.id)
+                log.info("job forgotten while composing job=%d; result dropped", job.id)
+                return
             log.error("cannot save result job=%d reason=%s", job.id, exc)
             await self._fail(job, lang, "storage_failed", str(exc))
             return
@@ -202,6 +190,8 @@ class Jobs:
         )
 
     async def _save(self, job: Job, composition: Composition) -> None:
+        if await self.store.get_job(job.id) is None:
+            raise StoreError(f"job {job.id} is gone")  # forgotten: write no file
         tracks = []
         for t in composition.tracks:
             mp3 = self.files.save_job_file(job.id, f"track-{t.index + 1}.mp3", t.mp3)
@@ -225,40 +215,25 @@ class Jobs:
         """Send the three audios and the choice keyboard; each send is recorded, so a
         restart resumes where it stopped instead of sending again."""
         lang = await self.chat.language(job.user_id)
-        tracks = await self.store.tracks(job.id)
         try:
-            cover = self.files.read(job.cover_path or "")
-            for track in tracks:
-                if track.message_id is not None:
-                    continue
-                message = await self.bot.send_audio(
-                    job.chat_id,
-                    audio=InputFile(self.files.read(track.mp3_path), filename=f"immu-{job.id}-{track.idx + 1}.mp3"),
-                    title=f"{track.idx + 1}. {track.genre}"[:64],
-                    performer="IMMU",
-                    duration=round(track.duration_s),
-                    thumbnail=InputFile(cover, filename="cover.jpg"),
-                    caption=text(lang, "track_caption", n=track.idx + 1, genre=track.genre),
-                )  # fmt: skip
-                await self.store.set_track_message(job.id, track.idx, message.message_id)
-            if job.result_message_id is None:
-                genres = [t.genre for t in tracks]
-                brief = job.brief
-                message = await self.bot.send_message(
-                    job.chat_id,
-                    text(lang, "result", description=brief.description if brief else "",
-                         mood=brief.mood if brief else "",
-                         genre1=genres[0], genre2=genres[1], genre3=genres[2]),
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=keyboards.choices(lang, job.id, genres),
-                )  # fmt: skip
-                await self.store.set_result_message(job.id, message.message_id)
+            await self._send_tracks(job, lang)
         except Forbidden:
             log.info("person blocked the bot job=%d", job.id)
             await self.store.set_job_status(job.id, JobStatus.FAILED, error="blocked by the user")
             return
+        except BadRequest as exc:  # the same request would be refused again
+            log.error("delivery refused job=%d reason=%s", job.id, exc)
+            await self._fail(job, lang, "delivery_failed", f"delivery refused: {exc}")
+            return
         except (TelegramError, OSError) as exc:
-            log.warning("delivery failed job=%d reason=%s; retrying", job.id, exc)
+            attempt = await self.store.count_delivery_attempt(job.id)
+            if attempt >= self.settings.max_attempts:
+                log.error("delivery gave up job=%d attempts=%d reason=%s", job.id, attempt, exc)
+                await self._fail(job, lang, "delivery_failed", f"delivery failed: {exc}")
+                return
+            log.warning(
+                "delivery failed job=%d attempt=%d reason=%s; retrying", job.id, attempt, exc
+            )
             await asyncio.sleep(DELIVERY_RETRY_S)
             self.queue.put_nowait(job.id)
             return
@@ -269,6 +244,44 @@ class Jobs:
         )
         since = time.perf_counter() - composed_at if composed_at is not None else float("nan")
         log.info("job delivered job=%d seconds_since_composed=%.3f", job.id, since)
+
+    async def _send_tracks(self, job: Job, lang: str) -> None:
+        tracks = await self.store.tracks(job.id)
+        # a remix's cover is the remixed person's photo: gone if they used /forget
+        cover = self.files.read(job.cover_path) if job.cover_path else None
+        upload = self.settings.upload_timeout_s
+        for track in tracks:
+            if track.message_id is not None:
+                continue
+            try:
+                message = await self.bot.send_audio(
+                    job.chat_id,
+                    audio=InputFile(self.files.read(track.mp3_path), filename=f"immu-{job.id}-{track.idx + 1}.mp3"),
+                    title=f"{track.idx + 1}. {track.genre}"[:64],
+                    performer="IMMU",
+                    duration=round(track.duration_s),
+                    thumbnail=InputFile(cover, filename="cover.jpg") if cover else None,
+                    caption=plain(lang, "track_caption", n=track.idx + 1, genre=track.genre),
+                    read_timeout=upload,
+                    write_timeout=upload,
+                )  # fmt: skip
+                sent = message.message_id
+            except TimedOut:  # maybe sent: a fourth audio is worse than a missing one
+                log.warning("audio unconfirmed job=%d track=%d; not sent again", job.id, track.idx)
+                sent = UNCONFIRMED
+            await self.store.set_track_message(job.id, track.idx, sent)
+        if job.result_message_id is None:
+            genres = [t.genre for t in tracks]
+            brief = job.brief
+            message = await self.bot.send_message(
+                job.chat_id,
+                text(lang, "result", description=brief.description if brief else "",
+                     mood=brief.mood if brief else "",
+                     genre1=genres[0], genre2=genres[1], genre3=genres[2]),
+                parse_mode=ParseMode.HTML,
+                reply_markup=keyboards.choices(lang, job.id, genres),
+            )  # fmt: skip
+            await self.store.set_result_message(job.id, message.message_id)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

@@ -11,7 +11,7 @@ import re
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.texts import text
+from bot.texts import plain
 
 ID = r"([0-9]{1,12})"  # row ids: ASCII digits only ('²'.isdigit() is True), bounded
 
@@ -31,28 +31,28 @@ def remix_payload(post_id: int) -> str:
 
 def queued(lang: str, job_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(text(lang, "button_cancel"), callback_data=f"cancel:{job_id}")]]
+        [[InlineKeyboardButton(plain(lang, "button_cancel"), callback_data=f"cancel:{job_id}")]]
     )
 
 
 def choices(lang: str, job_id: int, genres: list[str]) -> InlineKeyboardMarkup:
     picks = [
-        [InlineKeyboardButton(text(lang, "button_pick", n=i + 1, genre=g)[:64], callback_data=f"pick:{job_id}:{i}")]
+        [InlineKeyboardButton(plain(lang, "button_pick", n=i + 1, genre=g)[:64], callback_data=f"pick:{job_id}:{i}")]
         for i, g in enumerate(genres)
     ]  # fmt: skip
     return InlineKeyboardMarkup(
         [
             *picks,
             [
-                InlineKeyboardButton(text(lang, "button_regenerate"), callback_data=f"regen:{job_id}"),
-                InlineKeyboardButton(text(lang, "button_cancel"), callback_data=f"cancel:{job_id}"),
+                InlineKeyboardButton(plain(lang, "button_regenerate"), callback_data=f"regen:{job_id}"),
+                InlineKeyboardButton(plain(lang, "button_cancel"), callback_data=f"cancel:{job_id}"),
             ],
         ]
     )  # fmt: skip
 
 
 def link(lang: str, url: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[InlineKeyboardButton(text(lang, "button_view_post"), url=url)]])
+    return InlineKeyboardMarkup([[InlineKeyboardButton(plain(lang, "button_view_post"), url=url)]])
 
 
 def delete_choices(lang: str, posts: list[tuple[int, str]]) -> InlineKeyboardMarkup:
@@ -62,5 +62,5 @@ def delete_choices(lang: str, posts: list[tuple[int, str]]) -> InlineKeyboardMar
 
 
 def forget(lang: str, user_id: int) -> InlineKeyboardMarkup:
-    yes = InlineKeyboardButton(text(lang, "button_forget_yes"), callback_data=f"forget:{user_id}")
+    yes = InlineKeyboardButton(plain(lang, "button_forget_yes"), callback_data=f"forget:{user_id}")
     return InlineKeyboardMarkup([[yes]])

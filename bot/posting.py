@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from contextlib import AsyncExitStack
 
 from telegram import Bot
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError, TimedOut
 
 from bot import keyboards
 from bot.chat import Answer, Chat, Person, uid
@@ -26,7 +27,10 @@ TRACKS = range(3)
 
 
 class Posting:
-    def __init__(self, store: Store, files: FileStore, feed: Feed, chat: Chat, bot: Bot) -> None:
+    def __init__(
+        self, store: Store, files: FileStore, feed: Feed, chat: Chat, bot: Bot, max_attempts: int
+    ) -> None:
+        self.max_attempts = max_attempts  # tries per post before the person is told
         self.store = store
         self.files = files
         self.feed = feed
@@ -53,21 +57,50 @@ class Posting:
             post = await self.store.claim_post(job_id, track_idx, who.id)
             if post.status == PostStatus.POSTED:
                 return Answer(text(lang, "already_posted"), alert=True)
-            url = await self._publish(post.id)
-        return Answer(text(lang, "posted" if url else "post_pending"), alert=url is None)
+            await self.store.repost(post.id)  # a failed or unconfirmed post: asked again
+            outcome = await self._publish(post.id)
+        if outcome is None:
+            return Answer(text(lang, "expired"), alert=True)
+        if outcome == PostStatus.POSTED:
+            return Answer(text(lang, "posted"))
+        key = {PostStatus.FAILED: "post_failed", PostStatus.UNKNOWN: "post_unknown"}
+        return Answer(text(lang, key.get(outcome, "post_pending")), alert=True)
+
+    async def cancel(self, who: Person, job_id: int) -> Answer:
+        """Cancel a job still in line, or tracks nobody chose; not a job being composed."""
+        lang = await self.chat.meet(who)
+        job = await self.chat.owned_job(who, job_id, lang)
+        if isinstance(job, Answer):
+            return job
+        if job.status == JobStatus.QUEUED and await self.store.cancel_if(job_id, JobStatus.QUEUED):
+            await self.chat.edit_or_say(job.chat_id, job.status_message_id, text(lang, "cancelled"))
+            return Answer(text(lang, "cancelled"))
+        async with self.lock(job_id):  # never between a pick and its post
+            if await self.store.post_for_job(job_id) is None and await self.store.cancel_if(
+                job_id, JobStatus.DELIVERED
+            ):
+                await self.chat.edit_or_say(
+                    job.chat_id, job.result_message_id, text(lang, "cancelled")
+                )
+                return Answer(text(lang, "cancelled"))
+        if job.status == JobStatus.RUNNING:
+            return Answer(text(lang, "cannot_cancel"), alert=True)
+        return Answer(text(lang, "expired"), alert=True)
 
     async def retry_pending(self) -> int:
         """Post the choices the channel refused earlier (or a restart interrupted)."""
         posted = 0
         for post in await self.store.pending_posts():
             async with self.lock(post.job_id):
-                url = await self._publish(post.id)
-            if url:
-                posted += 1
-                job = await self.store.get_job(post.job_id)
-                if job is not None:
-                    lang = await self.chat.language(job.user_id)
-                    await self.chat.say(job.chat_id, text(lang, "post_retry_done"))
+                outcome = await self._publish(post.id)
+            if outcome is None or outcome == PostStatus.PENDING:
+                continue
+            posted += outcome == PostStatus.POSTED
+            job = await self.store.get_job(post.job_id)
+            if job is not None:
+                key = {PostStatus.POSTED: "post_retry_done", PostStatus.FAILED: "post_failed"}
+                lang = await self.chat.language(job.user_id)
+                await self.chat.say(job.chat_id, text(lang, key.get(outcome, "post_unknown")))
         return posted
 
     async def delete(self, who: Person, post_id: int) -> Answer:
@@ -89,10 +122,14 @@ class Posting:
         lang = await self.chat.language(who.id)
         if user_id != who.id:
             return Answer(text(lang, "not_yours"), alert=True)
-        for post in await self.store.user_posts(who.id):
-            if post.channel_message_id is not None:
-                await self.feed.remove(post.channel_message_id)
-        paths = await self.store.forget_user(who.id)
+        async with AsyncExitStack() as held:
+            # every post of theirs held: none is being published while the data goes
+            for job_id in sorted(await self.store.job_ids_of(who.id)):
+                await held.enter_async_context(self.lock(job_id))
+            for post in await self.store.user_posts(who.id):
+                if post.channel_message_id is not None:
+                    await self.feed.remove(post.channel_message_id)
+            paths = await self.store.forget_user(who.id)
         self.files.remove(paths)
         log.info("person forgotten user=%s files=%d", uid(who.id), len(paths))
         return Answer(text(lang, "forgotten"))
@@ -105,22 +142,38 @@ class Posting:
         if post is not None:
             log.info("likes post=%d likes=%d", post.id, post.likes)
 
-    async def _publish(self, post_id: int) -> str | None:
-        """Post to the channel and record it; None if the channel failed (kept pending)."""
+    async def _publish(self, post_id: int) -> PostStatus | None:
+        """One try to post to the channel, recorded; the post's status after it (None if
+        the post or its job is gone). Call with the job's lock held."""
         post = await self.store.get_post(post_id)
-        if post is None or post.status == PostStatus.POSTED:
-            return None
+        if post is None or post.status != PostStatus.PENDING:
+            return post.status if post else None
         job = await self.store.get_job(post.job_id)
         user = await self.store.get_user(post.user_id)
         track = await self.store.track(post.job_id, post.track_idx)
         if job is None or user is None or track is None:
             return None
-        await self.store.count_post_attempt(post.id)
+        attempt = await self.store.count_post_attempt(post.id)
         try:
             message = await self.feed.publish(post.id, job, track, user)
-        except TelegramError as exc:
-            log.warning("channel post failed post=%d reason=%s", post.id, exc)
-            return None
+        except TimedOut:
+            # Telegram may have posted it: a second post would be worse than asking
+            log.warning("channel post unconfirmed post=%d; the person decides", post.id)
+            await self.store.set_post_status(post.id, PostStatus.UNKNOWN)
+            return PostStatus.UNKNOWN
+        except BadRequest as exc:  # the same request would be refused again
+            log.error("channel post refused post=%d job=%d reason=%s", post.id, job.id, exc)
+            await self.store.set_post_status(post.id, PostStatus.FAILED)
+            return PostStatus.FAILED
+        except TelegramError as exc:  # an outage, no rights yet, rate limits: try again later
+            if attempt >= self.max_attempts:
+                log.error(
+                    "channel post gave up post=%d attempts=%d reason=%s", post.id, attempt, exc
+                )
+                await self.store.set_post_status(post.id, PostStatus.FAILED)
+                return PostStatus.FAILED
+            log.warning("channel post failed post=%d attempt=%d reason=%s", post.id, attempt, exc)
+            return PostStatus.PENDING
         await self.store.mark_posted(post.id, message.message_id)
         url = self.feed.url(message.message_id)
         log.info("posted post=%d job=%d channel_message=%d", post.id, job.id, message.message_id)
@@ -132,4 +185,4 @@ class Posting:
                 )
             except TelegramError as exc:
                 log.info("keyboard not replaced job=%d reason=%s", job.id, exc)
-        return url
+        return PostStatus.POSTED

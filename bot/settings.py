@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     progress_edit_s: float = Field(2.0, ge=0.2)
     poll_timeout_s: int = Field(30, ge=0, le=50)
     post_retry_s: float = Field(30.0, ge=0.5)
+    post_attempts: int = Field(20, ge=1)
+    upload_timeout_s: float = Field(120.0, ge=5.0)
     digest_every_h: float = Field(168.0, ge=0.0)
 
     # --- limits ---

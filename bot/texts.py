@@ -40,6 +40,12 @@ EN: dict[str, str] = {
     "already_posted": "This photo's track is already in the channel.",
     "post_pending": "The channel cannot be reached right now. Your choice is saved and I will post it as soon as I can.",
     "post_retry_done": "Your track is now in the channel.",
+    "post_failed": "I could not post your track: the channel refused it. Tap the track again to try once more.",
+    "post_unknown": "Telegram did not confirm your post in time. Look in the channel; if it is not there, tap the track again.",
+    "delivery_failed": "Sorry, I could not send you the tracks for this photo. Please send it again.",
+    "delete_edited": "The channel would not delete that post, so I removed your track, photo and name from it. The post stays as an empty placeholder.",
+    "delete_failed": "The channel refused to delete or edit that post. It is still public; please ask the channel's operators to remove it.",
+    "private_only": "I work in a private chat: open @{bot} and send me a photo there.",
     "not_yours": "Only the person who sent this photo can do that.",
     "cancelled": "Cancelled. Nothing will be posted.",
     "cannot_cancel": "It is already being composed; it cannot be cancelled now.",
@@ -115,6 +121,12 @@ KO: dict[str, str] = {
     "already_posted": "이 사진의 곡은 이미 채널에 있어요.",
     "post_pending": "지금은 채널에 연결할 수 없어요. 선택은 저장되었고, 가능해지면 바로 올릴게요.",
     "post_retry_done": "곡이 채널에 올라갔어요.",
+    "post_failed": "채널이 거부해서 곡을 올리지 못했어요. 곡을 다시 눌러 한 번 더 시도해 주세요.",
+    "post_unknown": "텔레그램이 제때 게시를 확인해 주지 않았어요. 채널을 확인하고, 없으면 곡을 다시 눌러 주세요.",
+    "delivery_failed": "죄송해요, 이 사진의 곡을 보내지 못했어요. 사진을 다시 보내 주세요.",
+    "delete_edited": "채널이 게시물 삭제를 허용하지 않아서 곡, 사진, 이름을 지웠어요. 게시물은 빈 자리로 남아요.",
+    "delete_failed": "채널이 게시물 삭제도 수정도 거부했어요. 아직 공개되어 있으니 채널 운영자에게 삭제를 요청해 주세요.",
+    "private_only": "저는 개인 채팅에서 일해요. @{bot} 을 열어 사진을 보내 주세요.",
     "not_yours": "사진을 보낸 사람만 할 수 있어요.",
     "cancelled": "취소했어요. 아무것도 올리지 않습니다.",
     "cannot_cancel": "이미 작곡 중이라 지금은 취소할 수 없어요.",
@@ -172,6 +184,12 @@ def text(lang: str, key: str, **values: object) -> str:
     """A message in ``lang``. Values are HTML-escaped: they may come from people or models."""
     template = CATALOGUE.get(lang, EN).get(key) or EN[key]
     return template.format(**{k: escape(str(v), quote=False) for k, v in values.items()})
+
+
+def plain(lang: str, key: str, **values: object) -> str:
+    """A text for places that show no markup (button labels, audio titles): values as is."""
+    template = CATALOGUE.get(lang, EN).get(key) or EN[key]
+    return template.format(**values)
 
 
 def raw(lang: str, key: str, **values: object) -> str:

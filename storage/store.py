@@ -432,15 +432,27 @@ class Store:
 
     # --- privacy and retention ---
 
+    async def job_ids_of(self, user_id: int) -> list[int]:
+        rows = await self._all("SELECT id FROM jobs WHERE user_id = ?", (user_id,))
+        return [int(row["id"]) for row in rows]
+
     async def forget_user(self, user_id: int) -> list[str]:
         """Delete a person and everything of theirs, all or nothing; returns the files
-        to remove."""
+        to remove. Others' remixes of their posts lose their copy of the photo too."""
         where = "j.user_id = ?"
+        remixes = "remix_post_id IN (SELECT id FROM posts WHERE user_id = ?)"
         async with self._transaction() as db:
             paths = await _files_of(db, where, (user_id,))
+            async with db.execute(
+                f"""SELECT photo_path AS path FROM jobs WHERE {remixes}
+                    UNION SELECT cover_path FROM jobs WHERE {remixes} AND cover_path IS NOT NULL""",
+                (user_id, user_id),
+            ) as cursor:
+                theirs = [row["path"] for row in await cursor.fetchall()]
+            await db.execute(f"UPDATE jobs SET cover_path = NULL WHERE {remixes}", (user_id,))
             await db.execute("DELETE FROM posts WHERE user_id = ?", (user_id,))
             await db.execute("DELETE FROM users WHERE id = ?", (user_id,))  # cascades to jobs
-            return await _unreferenced(db, paths)
+            return await _unreferenced(db, paths) + theirs
 
     async def expire_unchosen(self, older_than_days: int) -> list[str]:
         """Drop the tracks of finished jobs nobody posted; returns the files to remove
