@@ -86,6 +86,9 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
     app.add_handler(CallbackQueryHandler(handlers.delete_post, pattern=keyboards.DELETE))
     app.add_handler(CallbackQueryHandler(handlers.forget_confirmed, pattern=keyboards.FORGET))
     app.add_handler(CallbackQueryHandler(handlers.stale_button))
+    # in a group: commands and photos get one line pointing to the private chat
+    asked = filters.COMMAND | filters.PHOTO | filters.Document.IMAGE
+    app.add_handler(MessageHandler(filters.ChatType.GROUPS & asked, handlers.in_group))
     app.add_handler(MessageReactionHandler(handlers.reaction_count))
     app.add_error_handler(_log_error)
     return app
@@ -124,48 +127,28 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
     composer = composer or _composer(settings)
     try:
         try:
-            await app.initialize()  # getMe: checks the token
+            jobs, tasks = await _start(app, settings, store, files, composer)
+        except StartupError:
+            raise
         except InvalidToken as exc:
             raise StartupError(
                 "Telegram refused TELEGRAM_BOT_TOKEN (check it with @BotFather)"
             ) from exc
         except NetworkError as exc:
             raise StartupError(f"cannot reach the Bot API at {settings.telegram_api_url}") from exc
-        bot = app.bot
-        chat = Chat(bot, store)
-        feed = Feed(settings, bot, files)
-        feed.bot_username = bot.username
-        jobs = Jobs(settings, store, files, composer, chat, bot)
-        posting = Posting(store, files, feed, chat, bot, settings.post_attempts)
-        intake = Intake(settings, store, files, Admission(settings, store), jobs, chat, bot)
-        account = Account(settings, store, feed, chat, jobs)
-        housekeeping = Housekeeping(settings, store, files, feed, posting, jobs, bot)
-        app.bot_data["services"] = handlers.Services(chat, intake, jobs, posting, account)
-        await _check_channel(app, feed)
-        log.info("loading models")
-        await composer.start()
-        await app.start()
-        assert app.updater is not None
-        await app.updater.start_polling(
-            allowed_updates=ALLOWED_UPDATES,
-            timeout=settings.poll_timeout_s,
-            drop_pending_updates=False,
-        )
-        await jobs.resume()
-        lanes = settings.lanes if settings.composer == "ray" else settings.batch_jobs
-        workers = [asyncio.create_task(jobs.run()) for _ in range(lanes)]
-        workers.append(asyncio.create_task(housekeeping.run()))
-        if settings.metrics_port:
-            metrics.serve(settings.metrics_host, settings.metrics_port)
-        log.info("bot ready username=@%s channel=%s", bot.username, feed.display_name)
+        except Exception as exc:  # a malformed answer, a model that will not load ...
+            raise StartupError(f"start-up failed: {type(exc).__name__}: {exc}") from exc
         await stop.wait()
         log.info("stopping")
-        for task in workers:
+        for task in tasks:
             task.cancel()
         await jobs.close()
+        assert app.updater is not None
         await app.updater.stop()
         await app.stop()
     finally:
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
         if app.running:
             await app.stop()
         try:
@@ -174,6 +157,52 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
             log.debug("shutdown reason=%s", exc)
         await composer.close()
         await store.close()
+
+
+async def _start(
+    app: Application,  # type: ignore[type-arg]
+    settings: Settings,
+    store: Store,
+    files: FileStore,
+    composer: Composer,
+) -> tuple[Jobs, list[asyncio.Task[None]]]:
+    """Check the token and the channel, wire the services, load the models, start polling
+    and the job lanes; returns the job loop and its tasks."""
+    await app.initialize()  # getMe: checks the token
+    bot = app.bot
+    chat = Chat(bot, store)
+    feed = Feed(settings, bot, files)
+    feed.bot_username = bot.username
+    jobs = Jobs(settings, store, files, composer, chat, bot)
+    posting = Posting(store, files, feed, chat, bot, settings.post_attempts)
+    intake = Intake(settings, store, files, Admission(settings, store), jobs, chat, bot)
+    account = Account(settings, store, feed, chat, jobs)
+    housekeeping = Housekeeping(settings, store, files, feed, posting, jobs, bot)
+    app.bot_data["services"] = handlers.Services(chat, intake, jobs, posting, account)
+    await _check_channel(app, feed)
+    log.info("loading models")
+    await composer.start()
+    await app.start()
+    assert app.updater is not None
+    await app.updater.start_polling(
+        allowed_updates=ALLOWED_UPDATES,
+        timeout=settings.poll_timeout_s,
+        drop_pending_updates=False,
+        error_callback=_polling_error,
+    )
+    await jobs.resume()
+    lanes = settings.lanes if settings.composer == "ray" else settings.batch_jobs
+    tasks = [asyncio.create_task(jobs.run()) for _ in range(lanes)]
+    tasks.append(asyncio.create_task(housekeeping.run()))
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_host, settings.metrics_port)
+    log.info("bot ready username=@%s channel=%s", bot.username, feed.display_name)
+    return jobs, tasks
+
+
+def _polling_error(error: TelegramError) -> None:
+    """getUpdates failed (a 502, a timeout): polling goes on by itself; one line."""
+    log.warning("polling failed reason=%s: %s", type(error).__name__, str(error)[:200])
 
 
 def _composer(settings: Settings) -> Composer:

@@ -154,6 +154,13 @@ async def unsupported(update: Update, context: Context) -> None:
     await _reply(update, Answer(text(lang, "unsupported")))
 
 
+async def in_group(update: Update, context: Context) -> None:
+    """A command or photo in a group: IMMU composes and posts only from private chats."""
+    user = update.effective_user
+    lang = language_of(user.language_code if user else None)
+    await _reply(update, Answer(text(lang, "private_only", bot=context.bot.username)))
+
+
 # --- buttons ---
 
 

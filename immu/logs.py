@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import sys
 from collections.abc import Iterable
 
@@ -33,12 +35,63 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+# what Telegram says of a person, in the reprs and JSON that libraries log
+_NAMES = re.compile(
+    r"""(?P<key>['"](?:first_name|last_name|username|title|bio)['"]\s*[:=]\s*)(?P<q>['"])(?:\\.|(?!(?P=q)).)*(?P=q)"""
+)
+_IDS = re.compile(r"""(?P<key>['"](?:id|user_id|chat_id)['"]\s*[:=]\s*)(?P<id>-?\d{5,})""")
+
+
+class HidePeople(logging.Filter):
+    """People's names never reach the log, and their ids only as the short hash our own
+    lines use: libraries (python-telegram-bot logs an update it cannot parse at
+    CRITICAL) print whole updates."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        text = _NAMES.sub(lambda m: f"{m['key']}{m['q']}***{m['q']}", message)
+        text = _IDS.sub(lambda m: f"{m['key']}{_hash(m['id'])}", text)
+        if text != message:
+            record.msg, record.args = text, None
+        return True
+
+
+class OneLineForNetworkTrouble(logging.Filter):
+    """A 502 page, a timeout or a reset is weather, not a bug: libraries log those with a
+    traceback; the operator gets one warning line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("telegram") or record.exc_info is None:
+            return True
+        error = record.exc_info[1]
+        cause = error.__cause__ if error is not None else None
+        network = _is_network_error(error) or _is_network_error(cause)
+        if network or "invalid JSON" in str(record.msg):
+            reason = f"{type(error).__name__}: {error}"[:200]
+            record.msg, record.args = f"{record.getMessage()[:200]} reason={reason}", None
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _is_network_error(error: BaseException | None) -> bool:
+    from telegram.error import NetworkError
+
+    return isinstance(error, (NetworkError, ConnectionError, TimeoutError))
+
+
+def _hash(user_id: str) -> str:
+    return hashlib.sha256(user_id.encode()).hexdigest()[:10]
+
+
 def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     """One plain line per event on stderr, secrets redacted."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%S")
     )
+    handler.addFilter(OneLineForNetworkTrouble())
+    handler.addFilter(HidePeople())
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
