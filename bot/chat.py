@@ -7,6 +7,7 @@ caller goes on.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -14,12 +15,15 @@ from typing import Any
 
 from telegram import Bot, Message
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
 
 from bot.texts import language_of, text
 from storage import Job, Store
 
 log = logging.getLogger(__name__)
+
+SEND_TRIES = 3  # a 502 or a reset: nothing was sent, so sending again is safe
+SEND_BACKOFF_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -73,15 +77,32 @@ class Chat:
         return job
 
     async def say(self, chat_id: int, message: str, markup: Any = None) -> Message | None:
-        """Send a message; None if Telegram refused it (logged)."""
-        try:
-            return await self.bot.send_message(
-                chat_id, message, parse_mode=ParseMode.HTML, reply_markup=markup
-            )
-        except Forbidden:
-            log.info("cannot message user=%s: blocked", uid(chat_id))
-        except TelegramError as exc:
-            log.warning("send failed user=%s reason=%s", uid(chat_id), exc)
+        """Send a message, again after a server error; None if it could not be sent (logged).
+
+        A timeout is not retried: Telegram may have sent it, and twice is worse.
+        """
+        for attempt in range(1, SEND_TRIES + 1):
+            try:
+                return await self.bot.send_message(
+                    chat_id, message, parse_mode=ParseMode.HTML, reply_markup=markup,
+                    disable_web_page_preview=True,
+                )  # fmt: skip
+            except Forbidden:
+                log.info("cannot message user=%s: blocked", uid(chat_id))
+                return None
+            except (BadRequest, TimedOut) as exc:
+                log.warning("send failed user=%s reason=%s", uid(chat_id), exc)
+                return None
+            except NetworkError as exc:
+                if attempt == SEND_TRIES:
+                    log.warning(
+                        "send failed user=%s tries=%d reason=%s", uid(chat_id), attempt, exc
+                    )
+                    return None
+                await asyncio.sleep(SEND_BACKOFF_S * 2 ** (attempt - 1))
+            except TelegramError as exc:
+                log.warning("send failed user=%s reason=%s", uid(chat_id), exc)
+                return None
         return None
 
     async def edit_or_say(

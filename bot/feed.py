@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import io
 import logging
 import re
+from enum import StrEnum
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message
+from PIL import Image
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    InputMediaPhoto,
+    Message,
+)
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.helpers import create_deep_linked_url
@@ -123,13 +134,43 @@ class Feed:
             write_timeout=self.settings.upload_timeout_s,
         )
 
-    async def remove(self, message_id: int) -> None:
+    async def remove(self, message_id: int) -> Removal:
+        """Take a post down; if Telegram will not delete it, blank it: a grey picture in
+        place of the track and the photo, no name, no buttons."""
         try:
             await self.bot.delete_message(self.chat, message_id)
-        except BadRequest as exc:  # already gone: that is what we wanted
-            log.info("channel delete skipped message=%d reason=%s", message_id, exc)
+            return Removal.DELETED
+        except BadRequest as exc:
+            if "not found" in str(exc).lower():  # already gone: that is what we wanted
+                return Removal.DELETED
+            log.info("channel delete refused message=%d reason=%s", message_id, exc)
         except TelegramError as exc:
             log.warning("channel delete failed message=%d reason=%s", message_id, exc)
+        try:
+            await self.bot.edit_message_media(
+                InputMediaPhoto(_placeholder(), caption=plain("en", "post_removed")),
+                chat_id=self.chat,
+                message_id=message_id,
+                reply_markup=None,
+            )
+            return Removal.EDITED
+        except TelegramError as exc:
+            log.error("channel post stays public message=%d reason=%s", message_id, exc)
+            return Removal.FAILED
+
+
+class Removal(StrEnum):
+    DELETED = "deleted"
+    EDITED = "edited"  # Telegram would not delete it; blanked instead
+    FAILED = "failed"  # still public
+
+
+@functools.cache
+def _placeholder() -> bytes:
+    """A plain grey picture that replaces a post Telegram will not delete."""
+    out = io.BytesIO()
+    Image.new("RGB", (320, 320), (200, 200, 200)).save(out, format="JPEG")
+    return out.getvalue()
 
 
 def _chat_ref(channel: str) -> int | str:

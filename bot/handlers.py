@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from telegram import Update
-from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from bot.account import Account
@@ -53,14 +52,9 @@ def _ids(context: Context) -> tuple[int, ...]:
     return tuple(int(group) for group in context.matches[0].groups())
 
 
-async def _reply(update: Update, answer: Answer) -> None:
-    if update.effective_message is not None and answer.text:
-        await update.effective_message.reply_text(
-            answer.text,
-            parse_mode=ParseMode.HTML,
-            reply_markup=answer.markup,
-            disable_web_page_preview=True,
-        )
+async def _reply(update: Update, context: Context, answer: Answer) -> None:
+    if update.effective_chat is not None and answer.text:
+        await _services(context).chat.say(update.effective_chat.id, answer.text, answer.markup)
 
 
 async def _popup(update: Update, answer: Answer) -> None:
@@ -73,54 +67,58 @@ async def _popup(update: Update, answer: Answer) -> None:
 
 async def start(update: Update, context: Context) -> None:
     """/start and /help (and any unknown command): what the bot does."""
-    await _reply(update, await _services(context).account.welcome(_person(update)))
+    await _reply(update, context, await _services(context).account.welcome(_person(update)))
 
 
 async def remix(update: Update, context: Context) -> None:
     """/start remix-<post>: the deep link under a channel post."""
     (post_id,) = _ids(context)
-    await _reply(update, await _services(context).intake.remix(_person(update), post_id))
+    await _reply(update, context, await _services(context).intake.remix(_person(update), post_id))
 
 
 async def profile(update: Update, context: Context) -> None:
     """/profile: the person's posts with their likes."""
-    await _reply(update, await _services(context).account.profile(_person(update)))
+    await _reply(update, context, await _services(context).account.profile(_person(update)))
 
 
 async def top(update: Update, context: Context) -> None:
     """/top: the most liked posts of the week."""
-    await _reply(update, await _services(context).account.top(_person(update)))
+    await _reply(update, context, await _services(context).account.top(_person(update)))
 
 
 async def delete(update: Update, context: Context) -> None:
     """/delete: choose one of your posts to remove."""
-    await _reply(update, await _services(context).account.delete_menu(_person(update)))
+    await _reply(update, context, await _services(context).account.delete_menu(_person(update)))
 
 
 async def anonymous(update: Update, context: Context) -> None:
     """/anonymous: show or hide the first name on posts."""
-    await _reply(update, await _services(context).account.toggle_anonymous(_person(update)))
+    await _reply(
+        update, context, await _services(context).account.toggle_anonymous(_person(update))
+    )
 
 
 async def describe(update: Update, context: Context) -> None:
     """/describe: plain-language descriptions on posts, on or off."""
-    await _reply(update, await _services(context).account.toggle_describe(_person(update)))
+    await _reply(update, context, await _services(context).account.toggle_describe(_person(update)))
 
 
 async def lang(update: Update, context: Context) -> None:
     """/lang [en|ko]: switch the bot's language."""
     wanted = context.args[0].lower() if context.args else None
-    await _reply(update, await _services(context).account.switch_language(_person(update), wanted))
+    await _reply(
+        update, context, await _services(context).account.switch_language(_person(update), wanted)
+    )
 
 
 async def forget(update: Update, context: Context) -> None:
     """/forget: delete everything of the person, after a confirmation."""
-    await _reply(update, await _services(context).account.forget_menu(_person(update)))
+    await _reply(update, context, await _services(context).account.forget_menu(_person(update)))
 
 
 async def stats(update: Update, context: Context) -> None:
     """/stats: queue and store figures, for admins only."""
-    await _reply(update, await _services(context).account.stats(_person(update)))
+    await _reply(update, context, await _services(context).account.stats(_person(update)))
 
 
 # --- photos and everything else people send ---
@@ -151,14 +149,14 @@ async def unsupported(update: Update, context: Context) -> None:
     user = update.effective_user
     stored = await _services(context).chat.store.get_user(user.id) if user else None
     lang = language_of(user.language_code if user else None, stored.language if stored else None)
-    await _reply(update, Answer(text(lang, "unsupported")))
+    await _reply(update, context, Answer(text(lang, "unsupported")))
 
 
 async def in_group(update: Update, context: Context) -> None:
     """A command or photo in a group: IMMU composes and posts only from private chats."""
     user = update.effective_user
     lang = language_of(user.language_code if user else None)
-    await _reply(update, Answer(text(lang, "private_only", bot=context.bot.username)))
+    await _reply(update, context, Answer(text(lang, "private_only", bot=context.bot.username)))
 
 
 # --- buttons ---

@@ -16,7 +16,7 @@ from telegram.error import BadRequest, TelegramError, TimedOut
 
 from bot import keyboards
 from bot.chat import Answer, Chat, Person, uid
-from bot.feed import Feed
+from bot.feed import Feed, Removal
 from bot.files import FileStore
 from bot.texts import text
 from storage import JobStatus, PostStatus, Store
@@ -104,18 +104,25 @@ class Posting:
         return posted
 
     async def delete(self, who: Person, post_id: int) -> Answer:
-        """Remove one of the person's posts from the channel and the store."""
+        """Remove one of the person's posts from the channel, then from the store; a post
+        the channel keeps public stays listed, so the person can see it and try again."""
         lang = await self.chat.meet(who)
         existing = await self.store.get_post(post_id)
-        async with self.lock(existing.job_id if existing else 0):
-            post = await self.store.delete_post(post_id, who.id)
-        if post is None:
+        if existing is None or existing.user_id != who.id:
             log.warning("foreign delete refused post=%d user=%s", post_id, uid(who.id))
             return Answer(text(lang, "not_yours"), alert=True)
-        if post.channel_message_id is not None:
-            await self.feed.remove(post.channel_message_id)
-        log.info("post deleted post=%d", post.id)
-        return Answer(text(lang, "deleted"))
+        async with self.lock(existing.job_id):
+            post = await self.store.get_post(post_id)
+            removal = Removal.DELETED
+            if post is not None and post.channel_message_id is not None:
+                removal = await self.feed.remove(post.channel_message_id)
+            if removal != Removal.FAILED:
+                await self.store.delete_post(post_id, who.id)
+        log.info("post deleted post=%d channel=%s", post_id, removal)
+        key = {Removal.DELETED: "deleted", Removal.EDITED: "delete_edited"}
+        return Answer(
+            text(lang, key.get(removal, "delete_failed")), alert=removal != Removal.DELETED
+        )
 
     async def forget(self, who: Person, user_id: int) -> Answer:
         """Delete everything of the person: their posts in the channel, rows and files."""
@@ -126,11 +133,14 @@ class Posting:
             # every post of theirs held: none is being published while the data goes
             for job_id in sorted(await self.store.job_ids_of(who.id)):
                 await held.enter_async_context(self.lock(job_id))
+            public = 0
             for post in await self.store.user_posts(who.id):
                 if post.channel_message_id is not None:
-                    await self.feed.remove(post.channel_message_id)
+                    public += await self.feed.remove(post.channel_message_id) == Removal.FAILED
             paths = await self.store.forget_user(who.id)
         self.files.remove(paths)
+        if public:  # never claim a deletion that did not happen
+            return Answer(text(lang, "forgotten") + "\n" + text(lang, "delete_failed"), alert=True)
         log.info("person forgotten user=%s files=%d", uid(who.id), len(paths))
         return Answer(text(lang, "forgotten"))
 
