@@ -26,6 +26,7 @@ from tests.fakes.telegram_server import FakeTelegram
 PHOTO = EXAMPLE_PHOTO.read_bytes()
 CHANNEL = "@immu_feed"
 STOP_S = 30.0
+BOT_LOGGERS = {"bot", "immu", "pipeline", "storage", "telegram", "asyncio"}
 
 
 def settings_for(tg: FakeTelegram, data_dir: Path, **overrides: Any) -> Settings:
@@ -46,14 +47,15 @@ def settings_for(tg: FakeTelegram, data_dir: Path, **overrides: Any) -> Settings
 
 
 class _Tracebacks(logging.Handler):
-    """Every log record that carries an exception: what an operator would see as a traceback."""
+    """The bot's log records that carry an exception: what an operator would see as a
+    traceback. The fakes' own records (aiohttp, in their threads) are not the bot's."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info:
+        if record.exc_info and record.name.split(".")[0] in BOT_LOGGERS:
             self.records.append(record)
 
 

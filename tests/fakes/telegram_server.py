@@ -216,6 +216,11 @@ class FakeTelegram:
         )
         return query_id
 
+    def delete_by_user(self, chat_id: int, message_id: int) -> None:
+        """The person deletes a message in their chat (Telegram tells the bot nothing)."""
+        with self._lock:
+            self.messages.pop((chat_id, message_id), None)
+
     def react(self, channel_message_id: int, counts: dict[str, int]) -> None:
         """Readers react to a channel post: Telegram sends the new totals, anonymously."""
         update = {
