@@ -32,6 +32,8 @@ BOT_LOGGERS = {"bot", "immu", "pipeline", "storage", "telegram", "asyncio"}
 def settings_for(tg: FakeTelegram, data_dir: Path, **overrides: Any) -> Settings:
     """Settings as an operator would write them, minus this machine's env and ``.env``."""
     values: dict[str, Any] = {
+        "TELEGRAM_BOT_TOKEN": tg.token,
+        "TELEGRAM_API_URL": tg.url,
         "channel": CHANNEL,
         "data_dir": data_dir,
         "device": "cpu",
@@ -41,9 +43,7 @@ def settings_for(tg: FakeTelegram, data_dir: Path, **overrides: Any) -> Settings
         "log_level": "DEBUG",
         **overrides,
     }
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None, TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.url, **values
-    )
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 class _Tracebacks(logging.Handler):
