@@ -103,6 +103,11 @@ def texts_to(tg: FakeTelegram, chat_id: int) -> list[str]:
     return out
 
 
+def answers(tg: FakeTelegram, chat_id: int) -> list[str]:
+    """The messages the bot sent to a chat as text, in order (no edits, no popups)."""
+    return [str(c.params.get("text")) for c in tg.calls_to("sendMessage", chat_id=chat_id)]
+
+
 def popups(tg: FakeTelegram) -> list[str]:
     return [str(c.params.get("text")) for c in tg.calls_to("answerCallbackQuery")]
 

@@ -19,6 +19,7 @@ class FakeOpenAI:
     def __init__(self) -> None:
         self.mode = "good"
         self.requests: list[dict[str, Any]] = []
+        self._gate: asyncio.Event | None = None  # while set and not released: answers wait
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         self.server = LoopbackServer(app)
@@ -32,13 +33,25 @@ class FakeOpenAI:
         return self
 
     def stop(self) -> None:
+        self.release()
         self.server.stop()
+
+    def hold(self) -> None:
+        """Requests from now on are recorded, then wait unanswered until ``release``: a
+        composer is busy in the brief stage for as long as the test wants."""
+        self._gate = asyncio.Event()
+
+    def release(self) -> None:
+        if self._gate is not None:
+            self.server.loop.call_soon_threadsafe(self._gate.set)
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Authorization") != "Bearer test-key":
             return web.json_response({"error": {"message": "bad key"}}, status=401)
         body = await request.json()
         self.requests.append(body)
+        if self._gate is not None:
+            await self._gate.wait()
         if self.mode == "error500":
             return web.json_response({"error": {"message": "boom"}}, status=500)
         if self.mode == "slow":

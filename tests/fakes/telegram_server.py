@@ -9,7 +9,8 @@ downloads) and honours its rules that matter to IMMU:
   bot that listed them, and only when it is an administrator of the channel.
 - Only messages that exist can be edited or deleted ("message to edit not found").
 - Scripted faults: 429 with ``retry_after``, 5xx, "bot was blocked by the user",
-  "not enough rights" and so on, per method.
+  "not enough rights" and so on, per method; ``hold`` keeps a call unanswered until
+  the test releases it (then carries it out, as Telegram would after a lost answer).
 
 Every call is recorded in ``calls`` so tests read what users would have seen.
 """
@@ -26,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 
@@ -66,6 +67,20 @@ class Call:
 
 
 @dataclass
+class CallHold:
+    """One call kept waiting: ``arrived`` once it came in, carried out after ``release``."""
+
+    method: str
+    match: Callable[[dict[str, Any]], bool] | None
+    loop: asyncio.AbstractEventLoop
+    arrived: bool = False
+    _released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        self.loop.call_soon_threadsafe(self._released.set)
+
+
+@dataclass
 class Fault:
     status: int
     description: str
@@ -87,12 +102,14 @@ class FakeTelegram:
         self.files: dict[str, tuple[bytes, str]] = {}
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.faults: dict[str, list[Fault]] = {}
+        self.holds: list[CallHold] = []
         self.bot_is_channel_admin = True
         self.channel_exists = True
         self._ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._lock = threading.Lock()
         self._new_update: asyncio.Condition | None = None
+        self._poll_round = 0  # a new round ends every waiting long poll early
         app = web.Application(client_max_size=100 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.*}", self._download)
@@ -199,6 +216,11 @@ class FakeTelegram:
         )
         return query_id
 
+    def delete_by_user(self, chat_id: int, message_id: int) -> None:
+        """The person deletes a message in their chat (Telegram tells the bot nothing)."""
+        with self._lock:
+            self.messages.pop((chat_id, message_id), None)
+
     def react(self, channel_message_id: int, counts: dict[str, int]) -> None:
         """Readers react to a channel post: Telegram sends the new totals, anonymously."""
         update = {
@@ -213,6 +235,18 @@ class FakeTelegram:
             }
         }
         self._push(update)
+
+    def end_long_polls(self) -> None:
+        """Waiting ``getUpdates`` calls answer now, empty if nothing is new (Telegram may
+        end a long poll early): a bot that is stopping need not wait out its poll timeout."""
+
+        async def wake() -> None:
+            assert self._new_update is not None
+            async with self._new_update:
+                self._poll_round += 1
+                self._new_update.notify_all()
+
+        self.server.call(wake())
 
     # --- scripted faults ---
 
@@ -237,6 +271,15 @@ class FakeTelegram:
         with self._lock:
             self.faults.setdefault(method, []).append(Fault(0, "", None, times, None, delay_s))
 
+    def hold(
+        self, method: str, *, match: Callable[[dict[str, Any]], bool] | None = None
+    ) -> CallHold:
+        """The next matching call is recorded, then waits unanswered until released."""
+        held = CallHold(method, match, self.server.loop)
+        with self._lock:
+            self.holds.append(held)
+        return held
+
     # --- reading what happened ---
 
     def calls_to(self, method: str, **where: Any) -> list[Call]:
@@ -257,6 +300,22 @@ class FakeTelegram:
             if value:
                 return value
             time.sleep(0.05)
+        self._timed_out(what)
+
+    async def until(
+        self, predicate: Callable[[], Any], timeout: float = 30, what: str = "condition"
+    ) -> Any:
+        """``wait_for`` for async tests: polls without blocking the caller's event loop."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                self._timed_out(what)
+            await asyncio.sleep(0.01)
+
+    def _timed_out(self, what: str) -> NoReturn:
         Path(tempfile.gettempdir(), "immu-fake-telegram-transcript.txt").write_text(
             self.transcript()
         )
@@ -354,6 +413,9 @@ class FakeTelegram:
         with self._lock:
             self.calls.append(Call(method, params, files))
             fault = self._take_fault(method, params)
+            held = self._take_hold(method, params)
+        if held is not None:
+            await held._released.wait()
         if fault is not None and fault.status == 0:
             await asyncio.sleep(fault.delay_s)
             fault = None
@@ -374,6 +436,15 @@ class FakeTelegram:
             if fault.times > 0 and (fault.match is None or fault.match(params)):
                 fault.times -= 1
                 return fault
+        return None
+
+    def _take_hold(self, method: str, params: dict[str, Any]) -> CallHold | None:
+        for held in self.holds:
+            if held.method != method or held.arrived:
+                continue
+            if held.match is None or held.match(params):
+                held.arrived = True
+                return held
         return None
 
     async def _download(self, request: web.Request) -> web.Response:
@@ -407,13 +478,14 @@ class FakeTelegram:
         assert self._new_update is not None
         deadline = time.monotonic() + timeout
         async with self._new_update:
+            round_ = self._poll_round
             while True:
                 ready = [
                     u
                     for u in self.updates
                     if u["update_id"] > self.confirmed and self._deliverable(u)
                 ]
-                if ready or time.monotonic() >= deadline:
+                if ready or time.monotonic() >= deadline or self._poll_round != round_:
                     return ready[:100]
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._new_update.wait(), deadline - time.monotonic())

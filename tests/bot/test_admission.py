@@ -1,0 +1,98 @@
+"""Admission: limits per person, per day and for the whole queue, under a flood too."""
+
+from __future__ import annotations
+
+from bot.texts import CATALOGUE
+from pipeline import Stage
+from pipeline.fake_composer import FakeComposer
+from tests.bot.conftest import StartBot
+from tests.bot.harness import popups, results, answers
+from tests.bot.inprocess import PHOTO, job_of
+from tests.fakes.telegram_server import FakeTelegram
+
+EN, KO = CATALOGUE["en"], CATALOGUE["ko"]
+
+
+async def test_limits_per_person_per_day_and_queue(tg: FakeTelegram, start_bot: StartBot) -> None:
+    composer = FakeComposer()
+    gate = composer.hold(Stage.CAPTION)  # Ann's first job stays in flight until released
+    bot = await start_bot(composer, max_jobs_per_user=1, max_photos_per_day=2, max_queue=2)
+    ann, bob, cy = tg.user(42, "Ann"), tg.user(43, "Bob"), tg.user(44, "Cy", language="ko")
+
+    tg.send_photo(ann, PHOTO)
+    await gate.reached()
+    tg.send_photo(ann, PHOTO)  # one in flight per person
+    await bot.until(lambda: len(answers(tg, 42)) >= 2, "Ann's second answered")
+    assert answers(tg, 42)[1] == EN["limit_in_flight"].format(n=1)
+    tg.send_photo(bob, PHOTO)
+    await bot.until(lambda: answers(tg, 43), "Bob answered")
+    assert answers(tg, 43)[0] == EN["queued"].format(position=2)
+    tg.send_photo(cy, PHOTO)  # the queue holds 2: Cy is asked to come back, in Korean
+    await bot.until(lambda: answers(tg, 44), "Cy answered")
+    assert answers(tg, 44) == [KO["busy"]]
+    assert tg.chat_messages(44)[-1].get("reply_markup") is None
+
+    gate.release()
+    await bot.result_for(42)
+    tg.send_photo(ann, PHOTO)  # second of the day: fine once the first is done
+    await bot.result_for(42, 2)
+    tg.send_photo(ann, PHOTO)  # third of the day: refused
+    await bot.until(lambda: EN["limit_daily"].format(n=2) in answers(tg, 42), "daily limit")
+    assert sum(t.startswith("Got your photo") for t in answers(tg, 42)) == 2
+    assert len(composer.requests) == 3  # Ann twice, Bob once; Cy and the refusals never ran
+
+
+async def test_new_tracks_from_a_photo_count_against_the_limits(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    composer = FakeComposer()
+    bot = await start_bot(composer, max_jobs_per_user=1)
+    ann = tg.user(42, "Ann")
+    first = await bot.deliver(ann)
+    gate = composer.hold(Stage.CAPTION)
+    tg.send_photo(ann, PHOTO)  # a second photo, held in flight
+    await gate.reached()
+    tg.tap(ann, first, f"regen:{job_of(first)}")
+    await bot.until(lambda: popups(tg), "the refusal")
+    assert popups(tg) == [EN["limit_in_flight"].format(n=1)]
+    gate.release()
+    await bot.result_for(42, 2)
+    assert len(composer.requests) == 2
+
+
+async def test_a_flood_is_bounded_and_every_accepted_job_completes(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    composer = FakeComposer()
+    gate = composer.hold(Stage.CAPTION)  # nothing finishes during the flood
+    bot = await start_bot(composer, max_queue=8, max_jobs_per_user=2)
+
+    # One person sends 50 photos at once: two are accepted, the rest refused. (The sizes
+    # are 16 concurrent handlers' worth several times over; more would mostly measure the
+    # bot's 30 messages per second rate limiter.)
+    flooder = tg.user(500, "Flood")
+    for _ in range(50):
+        tg.send_photo(flooder, PHOTO)
+    await bot.until(lambda: len(answers(tg, 500)) >= 50, "an answer to each of the 50")
+    flood_texts = answers(tg, 500)
+    assert sum(t.startswith("Got your photo") for t in flood_texts) == 2
+    assert flood_texts.count(EN["limit_in_flight"].format(n=2)) == 48
+
+    # then 100 people at once: the queue of 8 takes six more, the others are told to wait
+    crowd = [tg.user(1000 + i, f"U{i}", language="ko" if i % 3 == 0 else "en") for i in range(100)]
+    for person in crowd:
+        tg.send_photo(person, PHOTO)
+    await bot.until(lambda: all(answers(tg, p["id"]) for p in crowd), "an answer to everyone")
+    accepted = [p["id"] for p in crowd if answers(tg, p["id"])[0].startswith(("Got", "사진을"))]
+    busy = [p["id"] for p in crowd if answers(tg, p["id"]) in ([EN["busy"]], [KO["busy"]])]
+    assert len(accepted) == 6 and len(busy) == 94
+    assert all(len(answers(tg, p["id"])) == 1 for p in crowd)  # one answer each
+
+    # every accepted job is delivered, exactly once
+    gate.release()
+    for chat in [500, *accepted]:
+        await bot.result_for(chat, 2 if chat == 500 else 1)
+    await bot.settled()
+    assert len(results(tg, 500)) == 2 and all(len(results(tg, c)) == 1 for c in accepted)
+    assert len(composer.requests) == 8 + 1  # the accepted, then the marker
+    assert len(set(composer.job_ids)) == 9

@@ -1,0 +1,63 @@
+"""Start-up: a configuration the bot cannot run with is one clear line and exit code 2."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import run_bot
+from tests.bot.inprocess import settings_for
+from tests.fakes.telegram_server import FakeTelegram
+
+BAD_CONFIGURATIONS = [
+    ({"TELEGRAM_BOT_TOKEN": None}, "TELEGRAM_BOT_TOKEN is not set"),
+    ({"TELEGRAM_BOT_TOKEN": "123:wrong"}, "Telegram refused TELEGRAM_BOT_TOKEN"),
+    ({"channel": "@nowhere"}, "channel @nowhere cannot be reached"),
+    ({"channel": None}, "IMMU_CHANNEL is not set"),
+    ({"TELEGRAM_API_URL": "http://127.0.0.1:9"}, "cannot reach the Bot API"),
+    ({"_not_admin": True}, "must be an administrator"),
+]
+
+
+def _run(settings: Any, capsys: pytest.CaptureFixture[str], caplog: Any) -> tuple[int, list[str]]:
+    with caplog.at_level(logging.DEBUG):
+        code = run_bot(settings)
+    lines = capsys.readouterr().err.splitlines()
+    tracebacks = [r for r in caplog.records if r.exc_info and not r.name.startswith("aiohttp")]
+    assert not tracebacks, [r.getMessage() for r in tracebacks]
+    return code, lines
+
+
+@pytest.mark.parametrize(("change", "message"), BAD_CONFIGURATIONS)
+def test_a_bad_configuration_is_one_clear_line(
+    tg: FakeTelegram,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    change: dict[str, Any],
+    message: str,
+) -> None:
+    tg.bot_is_channel_admin = "_not_admin" not in change
+    settings = settings_for(tg, tmp_path / "data", **{k: v for k, v in change.items() if k != "_not_admin"})
+    code, lines = _run(settings, capsys, caplog)
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith("immu: ") and message in lines[0], lines
+    assert tg.token.split(":")[1] not in lines[0]
+    assert tg.calls_to("getUpdates") == []  # it never started serving
+
+
+def test_an_unusable_data_dir_is_one_line(
+    tg: FakeTelegram,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    code, lines = _run(settings_for(tg, not_a_dir), capsys, caplog)
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith("immu: data directory "), lines
+    assert not_a_dir.read_text() == "x"  # left as it was

@@ -1,0 +1,190 @@
+"""Posting: the owner's choice goes to the channel exactly once; nobody else may choose."""
+
+from __future__ import annotations
+
+from bot.texts import CATALOGUE
+from pipeline import Stage
+from pipeline.fake_composer import FakeComposer
+from tests.bot.conftest import StartBot
+from tests.bot.harness import answers, keyboard_message, popups, texts_to
+from tests.bot.inprocess import CHANNEL, PHOTO, RunningBot, buttons, job_of
+from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
+
+EN = CATALOGUE["en"]
+
+
+def _channel_posts(tg: FakeTelegram) -> list[dict[str, object]]:
+    return [m for m in tg.chat_messages(CHANNEL_ID) if "video" in m or "audio" in m]
+
+
+async def _popups(bot: RunningBot, count: int) -> list[str]:
+    """The first ``count`` answers to button taps, once they are all in."""
+    await bot.until(lambda: len(bot.tg.calls_to("answerCallbackQuery")) >= count, "answers")
+    return popups(bot.tg)[:count]
+
+
+async def test_a_pick_posts_once_and_the_keyboard_becomes_a_link(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    composer = FakeComposer()
+    bot = await start_bot(composer)
+    ann = tg.user(42, "Ann")
+    result = await bot.deliver(ann)
+    job = job_of(result)
+
+    tg.tap(ann, result, f"pick:{job}:1")
+    assert await _popups(bot, 1) == [EN["posted"]]
+    (post,) = tg.calls_to("sendVideo")
+    assert post.params["chat_id"] == CHANNEL
+    assert post.files["video"][4:8] == b"ftyp"  # an MP4, made by the real encoder
+    link = await bot.until(
+        lambda: [c for c in tg.calls_to("editMessageReplyMarkup", chat_id=42) if "url" in str(c.params)],
+        "link keyboard",
+    )  # fmt: skip
+    channel_message = _channel_posts(tg)[0]["message_id"]
+    assert buttons({"reply_markup": link[0].params["reply_markup"]}) == [
+        {"text": EN["button_view_post"], "url": f"https://t.me/immu_feed/{channel_message}"}
+    ]
+    assert bot.db("SELECT track_idx, status, channel_message_id FROM posts") == [
+        (1, "posted", channel_message)
+    ]
+
+    # a double tap, and a tap on another track, never post again
+    tg.tap(ann, result, f"pick:{job}:1")
+    tg.tap(ann, result, f"pick:{job}:2")
+    assert (await _popups(bot, 3))[1:] == [EN["already_posted"]] * 2
+    await composer.alive_asked(2)  # the background retry has looked at least once since
+    assert len(tg.calls_to("sendVideo")) == 1 and len(_channel_posts(tg)) == 1
+
+
+async def test_a_refused_post_waits_and_is_posted_once_when_the_channel_is_back(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    composer = FakeComposer()
+    bot = await start_bot(composer)
+    ann = tg.user(42, "Ann")
+    result = await bot.deliver(ann)
+    tg.fail("sendVideo", 403, "Forbidden: bot is not a member of the channel chat", times=2)
+    tg.tap(ann, result, f"pick:{job_of(result)}:0")
+    assert await _popups(bot, 1) == [EN["post_pending"]]
+    await bot.until(lambda: _channel_posts(tg), "posted later")
+    await bot.until(lambda: EN["post_retry_done"] in answers(tg, 42), "told")
+    await composer.alive_asked(2)
+    assert len(_channel_posts(tg)) == 1 and answers(tg, 42).count(EN["post_retry_done"]) == 1
+    assert len(tg.calls_to("sendVideo")) == 3  # refused twice, then posted
+    assert bot.db("SELECT status, attempts FROM posts") == [("posted", 3)]
+
+
+async def test_a_stranger_cannot_pick_regenerate_cancel_or_delete(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    composer = FakeComposer()
+    bot = await start_bot(composer)
+    ann, bob = tg.user(42, "Ann"), tg.user(43, "Bob")
+    result = await bot.deliver(ann)
+    job = job_of(result)
+    for data in (f"pick:{job}:0", f"regen:{job}", f"cancel:{job}"):
+        tg.tap(bob, result, data)  # the right button data, the wrong person
+    assert await _popups(bot, 3) == [EN["not_yours"]] * 3
+    assert tg.calls_to("sendVideo") == [] and composer.job_ids == [job]
+    assert bot.job_statuses() == ["delivered"]
+
+    tg.tap(ann, result, f"pick:{job}:0")
+    await _popups(bot, 4)
+    (post_id,) = bot.db("SELECT id FROM posts")[0]
+    tg.tap(bob, result, f"del:{post_id}")  # forged: Bob has no delete menu for it
+    assert (await _popups(bot, 5))[4] == EN["not_yours"]
+    assert tg.calls_to("deleteMessage") == [] and len(_channel_posts(tg)) == 1
+
+
+async def test_junk_and_stale_callback_data_are_answered_and_change_nothing(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    composer = FakeComposer()
+    bot = await start_bot(composer)
+    ann = tg.user(42, "Ann")
+    result = await bot.deliver(ann)
+    junk = ["pick:999999999999999999999:0", "", "drop:1", f"pick:{job_of(result)}",
+            "pick:a:1", "x" * 64, "forget:", "del:-1"]  # fmt: skip
+    for data in junk:
+        tg.tap(ann, result, data)
+    await _popups(bot, len(junk))
+    assert [c.params.get("text") for c in tg.calls_to("answerCallbackQuery")] == [None] * len(junk)
+    tg.tap(ann, result, "pick:12345:0")  # well formed, but no such job
+    tg.tap(ann, result, f"pick:{job_of(result)}:7")  # no such track
+    assert (await _popups(bot, len(junk) + 2))[-2:] == [EN["expired"]] * 2
+    assert tg.calls_to("sendVideo") == [] and bot.job_statuses() == ["delivered"]
+
+
+async def test_cancel_while_queued_and_regenerate(tg: FakeTelegram, start_bot: StartBot) -> None:
+    composer = FakeComposer()
+    gate = composer.hold(Stage.CAPTION)
+    bot = await start_bot(composer, max_jobs_per_user=3)
+    ann = tg.user(42, "Ann")
+    tg.send_photo(ann, PHOTO)
+    (job1,) = await gate.reached()
+    tg.send_photo(ann, PHOTO)
+    second = await bot.until(lambda: keyboard_message(tg, 42, "cancel") if len(answers(tg, 42)) == 2 else None, "second queued")  # fmt: skip
+    assert second["text"] == EN["queued"].format(position=2)
+    job2 = job_of(second)
+    tg.tap(ann, second, f"cancel:{job2}")
+    assert await _popups(bot, 1) == [EN["cancelled"]]
+    assert tg.chat_messages(42)[-1]["text"] == EN["cancelled"]  # the status message says so
+
+    # the job being composed cannot be cancelled any more
+    first_status = tg.chat_messages(42)[1]  # after the photo: job 1's status message
+    tg.tap(ann, first_status, f"cancel:{job1}")
+    assert (await _popups(bot, 2))[1] == EN["cannot_cancel"]
+    gate.release()
+    first = await bot.result_for(42)
+
+    tg.tap(ann, first, f"regen:{job_of(first)}")  # new tracks from the same photo
+    await bot.result_for(42, 2)
+    await bot.until(lambda: bot.job_statuses()[-1] == "delivered", "status delivered")
+    job3 = composer.job_ids[-1]
+    assert composer.job_ids == [job1, job3]  # the cancelled job never ran, though queued first
+    rows = bot.db("SELECT photo_path, seed, status FROM jobs ORDER BY id")
+    assert rows[0][0] == rows[2][0] and rows[0][1] != rows[2][1]  # same photo, new seed
+    assert [r[2] for r in rows] == ["delivered", "cancelled", "delivered"]
+    assert composer.requests[0].photo == composer.requests[1].photo
+    assert composer.requests[0].options.seed != composer.requests[1].options.seed
+
+
+async def test_cancel_after_delivery_drops_the_choice(tg: FakeTelegram, start_bot: StartBot) -> None:
+    bot = await start_bot()
+    ann = tg.user(42, "Ann")
+    result = await bot.deliver(ann)
+    job = job_of(result)
+    tg.tap(ann, result, f"cancel:{job}")
+    assert await _popups(bot, 1) == [EN["cancelled"]]
+    await bot.until(lambda: EN["cancelled"] in texts_to(tg, 42), "the choice says cancelled")
+    tg.tap(ann, result, f"pick:{job}:0")
+    assert (await _popups(bot, 2))[1] == EN["expired"]
+    assert tg.calls_to("sendVideo") == [] and bot.job_statuses() == ["cancelled"]
+
+
+async def test_the_owner_deletes_a_post_from_the_channel(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    bot = await start_bot()
+    ann = tg.user(42, "Ann")
+    result = await bot.deliver(ann)
+    tg.tap(ann, result, f"pick:{job_of(result)}:0")
+    await _popups(bot, 1)
+    (channel_message,) = [m["message_id"] for m in _channel_posts(tg)]
+
+    tg.send_text(ann, "/delete")
+    menu = await bot.until(lambda: keyboard_message(tg, 42, "del"), "delete menu")
+    assert menu["text"] == EN["delete_choose"]
+    (button,) = buttons(menu)
+    assert button["text"].startswith("Delete: bossa nova, 0 likes, ")  # the genre of track 1
+    tg.tap(ann, menu, button["callback_data"])
+    assert (await _popups(bot, 2))[1] == EN["deleted"]
+    assert [c.params["message_id"] for c in tg.calls_to("deleteMessage", chat_id=CHANNEL)] == [
+        channel_message
+    ]
+    assert _channel_posts(tg) == []
+    tg.send_text(ann, "/profile")
+    await bot.until(lambda: EN["profile_empty"] in answers(tg, 42), "empty profile")
+    tg.send_text(ann, "/delete")
+    await bot.until(lambda: EN["delete_none"] in answers(tg, 42), "nothing left to delete")

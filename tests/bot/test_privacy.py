@@ -1,0 +1,71 @@
+"""A person's data: /forget removes it everywhere; an online backup works meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import sys
+from pathlib import Path
+
+from bot.texts import CATALOGUE
+from tests.bot.conftest import StartBot
+from tests.bot.harness import keyboard_message, popups
+from tests.bot.inprocess import CHANNEL, job_of
+from tests.conftest import ROOT
+from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
+
+EN = CATALOGUE["en"]
+
+
+async def _immu(*args: str, data_dir: Path) -> tuple[int, str]:
+    """The ``immu`` command in a subprocess, while this loop keeps the bot serving."""
+    env = {**os.environ, "IMMU_DATA_DIR": str(data_dir)}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "immu.cli", *args, env=env, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), 120)
+    return process.returncode or 0, output.decode(errors="replace")
+
+
+async def test_forget_removes_posts_files_and_rows_and_backup_works_meanwhile(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    bot = await start_bot()
+    ann, bob = tg.user(42, "Ann"), tg.user(43, "Bob")
+    ann_result = await bot.deliver(ann)
+    ann_job, bob_job = job_of(ann_result), job_of(await bot.deliver(bob))
+    tg.tap(ann, ann_result, f"pick:{ann_job}:0")
+    await bot.until(lambda: popups(tg) == [EN["posted"]], "posted")
+
+    # an online backup by the operator's command while the bot runs: consistent, complete
+    backup = bot.data_dir.parent / "backup.db"
+    code, output = await _immu("backup", str(backup), data_dir=bot.data_dir)
+    assert code == 0, output
+    with sqlite3.connect(backup) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 2
+        assert db.execute("SELECT COUNT(*) FROM posts WHERE status='posted'").fetchone()[0] == 1
+
+    # Bob cannot forget Ann, even with forged data; Ann can, after confirming
+    tg.send_text(ann, "/forget")
+    confirm = await bot.until(lambda: keyboard_message(tg, 42, "forget"), "confirmation")
+    assert confirm["text"] == EN["forget_confirm"]
+    tg.tap(bob, confirm, "forget:42")
+    await bot.until(lambda: popups(tg)[1:] == [EN["not_yours"]], "refused")
+    assert bot.db("SELECT COUNT(*) FROM users WHERE id = 42") == [(1,)]
+    ann_files, bob_files = (bot.data_dir / "jobs" / str(job) for job in (ann_job, bob_job))
+    assert ann_files.is_dir() and bob_files.is_dir()
+
+    tg.tap(ann, confirm, "forget:42")
+    await bot.until(lambda: popups(tg)[2:] == [EN["forgotten"]], "forgotten")
+    assert tg.calls_to("deleteMessage", chat_id=CHANNEL)  # her post left the channel
+    assert [m for m in tg.chat_messages(CHANNEL_ID) if "video" in m] == []
+    assert bot.db("SELECT COUNT(*) FROM jobs WHERE user_id = 42") == [(0,)]
+    assert bot.db("SELECT COUNT(*) FROM users WHERE id = 42") == [(0,)]
+    assert bot.db("SELECT COUNT(*) FROM posts") == [(0,)]
+    assert bot.db("SELECT COUNT(*) FROM jobs WHERE user_id = 43") == [(1,)]
+    assert not ann_files.exists() and len(list(bob_files.iterdir())) == 7  # 3 MP3s, 3 PNGs, cover
+    (bob_photo,) = bot.db("SELECT photo_path FROM jobs WHERE user_id = 43")[0]
+    assert list((bot.data_dir / "photos").iterdir()) == [Path(bob_photo)]  # Bob's only
