@@ -6,6 +6,7 @@ pattern from ``bot.keyboards``; ``context.matches`` holds the parsed ids.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from telegram import Update
@@ -46,10 +47,13 @@ def _person(update: Update) -> Person:
     return Person(user.id, user.first_name or "", user.language_code, chat.id)
 
 
-def _ids(context: Context) -> tuple[int, ...]:
-    """The numbers the handler's pattern matched (ASCII digits, bounded)."""
-    assert context.matches
-    return tuple(int(group) for group in context.matches[0].groups())
+def _ids(context: Context) -> tuple[int, ...] | None:
+    """The numbers the handler's pattern matched (ASCII digits, bounded); None for a tap
+    without data, which PTB lets through every pattern."""
+    match = context.matches[0] if context.matches else None
+    if not isinstance(match, re.Match):
+        return None
+    return tuple(int(group) for group in match.groups())
 
 
 async def _reply(update: Update, context: Context, answer: Answer) -> None:
@@ -72,7 +76,10 @@ async def start(update: Update, context: Context) -> None:
 
 async def remix(update: Update, context: Context) -> None:
     """/start remix-<post>: the deep link under a channel post."""
-    (post_id,) = _ids(context)
+    ids = _ids(context)
+    if ids is None:
+        return await start(update, context)
+    (post_id,) = ids
     await _reply(update, context, await _services(context).intake.remix(_person(update), post_id))
 
 
@@ -164,31 +171,46 @@ async def in_group(update: Update, context: Context) -> None:
 
 async def pick(update: Update, context: Context) -> None:
     """ "Post track N": publish the choice to the channel, once."""
-    job_id, track = _ids(context)
+    ids = _ids(context)
+    if ids is None:
+        return await stale_button(update, context)
+    job_id, track = ids
     await _popup(update, await _services(context).posting.pick(_person(update), job_id, track))
 
 
 async def regenerate(update: Update, context: Context) -> None:
     """ "New tracks from this photo"."""
-    (job_id,) = _ids(context)
+    ids = _ids(context)
+    if ids is None:
+        return await stale_button(update, context)
+    (job_id,) = ids
     await _popup(update, await _services(context).intake.regenerate(_person(update), job_id))
 
 
 async def cancel(update: Update, context: Context) -> None:
     """ "Cancel" on a queued job or on tracks nobody chose."""
-    (job_id,) = _ids(context)
+    ids = _ids(context)
+    if ids is None:
+        return await stale_button(update, context)
+    (job_id,) = ids
     await _popup(update, await _services(context).posting.cancel(_person(update), job_id))
 
 
 async def delete_post(update: Update, context: Context) -> None:
     """A post chosen from /delete."""
-    (post_id,) = _ids(context)
+    ids = _ids(context)
+    if ids is None:
+        return await stale_button(update, context)
+    (post_id,) = ids
     await _popup(update, await _services(context).posting.delete(_person(update), post_id))
 
 
 async def forget_confirmed(update: Update, context: Context) -> None:
     """ "Yes, delete everything" under /forget."""
-    (user_id,) = _ids(context)
+    ids = _ids(context)
+    if ids is None:
+        return await stale_button(update, context)
+    (user_id,) = ids
     await _popup(update, await _services(context).posting.forget(_person(update), user_id))
 
 

@@ -15,7 +15,7 @@ from bot.texts import plain
 
 ID = r"([0-9]{1,12})"  # row ids: ASCII digits only ('²'.isdigit() is True), bounded
 
-PICK = re.compile(rf"^pick:{ID}:([0-2])\Z")
+PICK = re.compile(rf"^pick:{ID}:([0-9]{{1,2}})\Z")  # the service checks the track
 REGENERATE = re.compile(rf"^regen:{ID}\Z")
 CANCEL = re.compile(rf"^cancel:{ID}\Z")
 DELETE = re.compile(rf"^del:{ID}\Z")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import serve
-from immu.settings import Settings
+from bot.settings import Settings
 from pipeline.fake_composer import FakeComposer
 from tests.bot.harness import results
 from tests.conftest import EXAMPLE_PHOTO

@@ -583,7 +583,7 @@ class FakeTelegram:
         if not data:
             raise _ApiError(400, f"Bad Request: there is no {kind} in the request")
         caption = str(params.get("caption") or "")
-        if len(caption) > 1024:
+        if _shown_length(params.get("parse_mode"), caption) > 1024:
             raise _ApiError(400, "Bad Request: message caption is too long")
         _check_markup(params.get("parse_mode"), caption)
         file_id = self.add_file(data, f"{kind}/{next(self._ids)}")
@@ -663,6 +663,21 @@ class FakeTelegram:
             message["reply_markup"] = params["reply_markup"]
         return message
 
+    async def _m_editMessageMedia(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        """The media (and caption) of a message replaced; keyboards go unless sent again."""
+        message = self._existing(params)
+        media = params["media"]
+        media = json.loads(media) if isinstance(media, str) else media
+        for kind in ("video", "audio", "photo", "document", "caption"):
+            message.pop(kind, None)
+        message[media["type"]] = {"file_id": str(next(self._ids))}
+        if media.get("caption"):
+            message["caption"] = media["caption"]
+        message.pop("reply_markup", None)
+        if params.get("reply_markup"):
+            message["reply_markup"] = params["reply_markup"]
+        return message
+
     async def _m_deleteMessage(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         chat = self._resolve_chat(params["chat_id"])
         key = (chat["id"] if chat else 0, int(params["message_id"]))
@@ -688,6 +703,16 @@ def _error(status: int, description: str, **extra: Any) -> web.Response:
     return web.json_response(
         {"ok": False, "error_code": status, "description": description, **extra}, status=status
     )
+
+
+def _shown_length(parse_mode: Any, text: str) -> int:
+    """What Telegram's limits count: the text after entity parsing, in UTF-16 code units."""
+    if parse_mode == "HTML":
+        import html
+        import re
+
+        text = html.unescape(re.sub(r"<[^>]*>", "", text))
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _check_markup(parse_mode: Any, text: str) -> None:
