@@ -10,7 +10,7 @@ import logging
 import secrets
 
 from telegram import Bot
-from telegram.error import TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.admission import Admission, Refused
 from bot.chat import Answer, Chat, Person, uid
@@ -25,6 +25,8 @@ from storage import PostStatus, Store
 log = logging.getLogger(__name__)
 
 SEED_RANGE = 2**31
+DOWNLOAD_TRIES = 3
+DOWNLOAD_BACKOFF_S = 0.5
 
 
 class Intake:
@@ -65,14 +67,22 @@ class Intake:
 
     async def _fetch(self, who: Person, lang: str, file_id: str, limit: int) -> str | None:
         """Download and clean the photo, keep it on disk; None after telling the person why not."""
-        try:
-            tg_file = await self.bot.get_file(file_id)
-            if tg_file.file_size and tg_file.file_size > limit:
-                await self.chat.say(who.chat_id, _too_large(lang, tg_file.file_size, limit))
-                return None
-            data = bytes(await tg_file.download_as_bytearray())
-        except TelegramError as exc:
-            log.warning("download failed user=%s reason=%s", uid(who.id), type(exc).__name__)
+        for attempt in range(1, DOWNLOAD_TRIES + 1):
+            try:
+                tg_file = await self.bot.get_file(file_id)
+                if tg_file.file_size and tg_file.file_size > limit:
+                    await self.chat.say(who.chat_id, _too_large(lang, tg_file.file_size, limit))
+                    return None
+                data = bytes(await tg_file.download_as_bytearray())
+                break
+            except (BadRequest, Forbidden) as exc:  # the file is gone or refused for good
+                reason = type(exc).__name__
+            except TelegramError as exc:  # a 502, a timeout: reading a file again is harmless
+                reason = type(exc).__name__
+                if attempt < DOWNLOAD_TRIES:
+                    await asyncio.sleep(DOWNLOAD_BACKOFF_S * attempt)
+                    continue
+            log.warning("download failed user=%s reason=%s", uid(who.id), reason)
             await self.chat.say(who.chat_id, text(lang, "download_failed"))
             return None
         try:

@@ -27,7 +27,6 @@ from storage import FINISHED, Job, JobStatus, Store, StoredBrief, StoreError, Tr
 
 log = logging.getLogger(__name__)
 
-DELIVERY_RETRY_S = 5.0
 UNCONFIRMED = 0  # a track's message id when Telegram did not confirm the upload in time
 
 
@@ -234,7 +233,7 @@ class Jobs:
             log.warning(
                 "delivery failed job=%d attempt=%d reason=%s; retrying", job.id, attempt, exc
             )
-            await asyncio.sleep(DELIVERY_RETRY_S)
+            await asyncio.sleep(self.settings.post_retry_s)
             self.queue.put_nowait(job.id)
             return
         await self.store.set_job_status(job.id, JobStatus.DELIVERED)
