@@ -32,7 +32,6 @@ from PIL import Image
 from pipeline.composition import (
     Brief,
     BriefSource,
-    ComposeOptions,
     Composition,
     Progress,
     ProgressCallback,

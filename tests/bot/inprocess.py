@@ -123,10 +123,12 @@ class RunningBot:
 
     # --- what people do, waiting for the bot's answer ---
 
-    async def result_for(self, chat_id: int, count: int = 1) -> dict[str, Any]:
+    async def result_for(self, chat_id: int, count: int = 1, timeout: float = 30) -> dict[str, Any]:
         """The ``count``-th message with the choice keyboard in a chat, once it is there."""
         found = await self.until(
-            lambda: len(results(self.tg, chat_id)) >= count, f"result {count} in chat {chat_id}"
+            lambda: len(results(self.tg, chat_id)) >= count,
+            f"result {count} in chat {chat_id}",
+            timeout,
         )
         assert found
         return results(self.tg, chat_id)[count - 1]

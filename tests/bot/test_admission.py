@@ -6,7 +6,7 @@ from bot.texts import CATALOGUE
 from pipeline import Stage
 from pipeline.fake_composer import FakeComposer
 from tests.bot.conftest import StartBot
-from tests.bot.harness import popups, results, answers
+from tests.bot.harness import answers, popups, results
 from tests.bot.inprocess import PHOTO, job_of
 from tests.fakes.telegram_server import FakeTelegram
 

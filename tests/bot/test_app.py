@@ -41,7 +41,9 @@ def test_a_bad_configuration_is_one_clear_line(
     message: str,
 ) -> None:
     tg.bot_is_channel_admin = "_not_admin" not in change
-    settings = settings_for(tg, tmp_path / "data", **{k: v for k, v in change.items() if k != "_not_admin"})
+    settings = settings_for(
+        tg, tmp_path / "data", **{k: v for k, v in change.items() if k != "_not_admin"}
+    )
     code, lines = _run(settings, capsys, caplog)
     assert code == 2
     assert len(lines) == 1 and lines[0].startswith("immu: ") and message in lines[0], lines

@@ -83,7 +83,9 @@ async def test_markup_and_huge_text_from_models_and_names_post_fine(
     tg.send_text(eve, "/anonymous")
     await bot.until(lambda: answers(tg, 45), "name shown")
     post = await _post(bot, eve)
-    (result,) = [c.params["text"] for c in tg.calls_to("sendMessage", chat_id=45) if "pick:" in str(c.params)]
+    (result,) = [
+        c.params["text"] for c in tg.calls_to("sendMessage", chat_id=45) if "pick:" in str(c.params)
+    ]
     assert "&lt;script&gt;" in result and "Mood: happy &gt; sad" in result
     caption = post["caption"]
     assert len(caption) <= 1024

@@ -39,7 +39,11 @@ async def test_a_photo_is_queued_composed_and_delivered_as_three_tracks_and_a_ch
     result = await bot.result_for(42)
     job = job_of(result)
     audios = tg.calls_to("sendAudio", chat_id=42)
-    assert [c.params["title"] for c in audios] == ["1. bossa nova", "2. ambient", "3. acoustic folk"]
+    assert [c.params["title"] for c in audios] == [
+        "1. bossa nova",
+        "2. ambient",
+        "3. acoustic folk",
+    ]
     assert [c.params["caption"] for c in audios] == [
         EN["track_caption"].format(n=n, genre=g)
         for n, g in ((1, "bossa nova"), (2, "ambient"), (3, "acoustic folk"))

@@ -150,7 +150,9 @@ async def test_cancel_while_queued_and_regenerate(tg: FakeTelegram, start_bot: S
     assert composer.requests[0].options.seed != composer.requests[1].options.seed
 
 
-async def test_cancel_after_delivery_drops_the_choice(tg: FakeTelegram, start_bot: StartBot) -> None:
+async def test_cancel_after_delivery_drops_the_choice(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
     bot = await start_bot()
     ann = tg.user(42, "Ann")
     result = await bot.deliver(ann)

@@ -48,7 +48,9 @@ async def test_each_stage_shows_in_the_status_message_in_the_persons_language(
     for user, lang in ((tg.user(42, "Ann"), "en"), (tg.user(43, "민지", language="ko"), "ko")):
         await _walk(bot, composer, user, lang)
         status = tg.chat_messages(user["id"])[1]  # after the photo: the one status message
-        edited = {c.params["message_id"] for c in tg.calls_to("editMessageText", chat_id=user["id"])}
+        edited = {
+            c.params["message_id"] for c in tg.calls_to("editMessageText", chat_id=user["id"])
+        }
         assert edited == {status["message_id"]}
         assert tg.chat_messages(user["id"])[1]["text"] == CATALOGUE[lang]["delivered"]
 
