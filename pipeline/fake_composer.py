@@ -32,7 +32,6 @@ from PIL import Image
 from pipeline.composition import (
     Brief,
     BriefSource,
-    ComposeOptions,
     Composition,
     Progress,
     ProgressCallback,
@@ -50,7 +49,7 @@ TONE_HZ = (220.0, 330.0, 440.0)  # one audible tone per track, so the MP3s diffe
 TONE_SECONDS = 1.0
 TONE_SAMPLE_RATE = 44_100  # Riffusion's rate, as pipeline.spectrogram.SAMPLE_RATE
 SPECTROGRAM_SIDE = 32  # a tiny PNG stands in for a 512x512 spectrogram
-WAIT_S = 30.0  # how long a test waits for a job to reach a hold before failing
+WAIT_S = 60.0  # how long a test waits for a job to reach a hold before failing
 
 
 @dataclass

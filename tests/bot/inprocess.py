@@ -99,7 +99,7 @@ class RunningBot:
     def tracebacks(self) -> list[str]:
         return [f"{r.name}: {r.getMessage()}" for r in self._tracebacks.records]
 
-    async def until(self, predicate: Callable[[], Any], what: str, timeout: float = 30) -> Any:
+    async def until(self, predicate: Callable[[], Any], what: str, timeout: float = 60) -> Any:
         """Wait for ``predicate`` to be truthy; fails at once if the bot stopped."""
 
         def check() -> Any:
@@ -123,12 +123,13 @@ class RunningBot:
 
     # --- what people do, waiting for the bot's answer ---
 
-    async def result_for(self, chat_id: int, count: int = 1) -> dict[str, Any]:
+    async def result_for(self, chat_id: int, count: int = 1, timeout: float = 60) -> dict[str, Any]:
         """The ``count``-th message with the choice keyboard in a chat, once it is there."""
-        found = await self.until(
-            lambda: len(results(self.tg, chat_id)) >= count, f"result {count} in chat {chat_id}"
+        await self.until(
+            lambda: len(results(self.tg, chat_id)) >= count,
+            f"result {count} in chat {chat_id}",
+            timeout,
         )
-        assert found
         return results(self.tg, chat_id)[count - 1]
 
     async def deliver(self, user: dict[str, Any], photo: bytes = PHOTO) -> dict[str, Any]:

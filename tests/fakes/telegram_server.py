@@ -303,7 +303,7 @@ class FakeTelegram:
         self._timed_out(what)
 
     async def until(
-        self, predicate: Callable[[], Any], timeout: float = 30, what: str = "condition"
+        self, predicate: Callable[[], Any], timeout: float = 60, what: str = "condition"
     ) -> Any:
         """``wait_for`` for async tests: polls without blocking the caller's event loop."""
         deadline = time.monotonic() + timeout

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import json
+
 import pytest
 from PIL import Image
 
 from pipeline.brief import BriefWriter, offline_brief
 from pipeline.mood import read_mood
+from pipeline.photo import clean_jpeg, load_photo
+from tests.conftest import EXAMPLE_PHOTO
 
 CAPTIONS = ["a dog running on the beach", "a dog on the sand by the sea", "a brown dog at sunset"]
 
@@ -81,3 +87,21 @@ def test_mood_and_tempo_reach_the_music_model_when_the_description_is_long(
     ids = tokenizer(brief.prompt(0), truncation=True, max_length=tokenizer.model_max_length)
     seen = tokenizer.decode(ids.input_ids, skip_special_tokens=True).replace(" ", "")
     assert brief.mood.replace(" ", "") in seen and f"{brief.tempo_bpm}bpm" in seen
+
+
+def test_vision_mode_sends_the_photo_without_metadata(fake_openai) -> None:  # type: ignore[no-untyped-def]
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (37.0, 33.0, 59.0)}
+    out = io.BytesIO()
+    Image.open(EXAMPLE_PHOTO).save(out, format="JPEG", exif=exif)
+    jpeg = clean_jpeg(load_photo(out.getvalue()))
+    writer = BriefWriter(api_key="test-key", base_url=fake_openai.base_url, model="m")
+    assert writer.write(["a sunset"], image_jpeg=jpeg).source == "llm"
+    content = fake_openai.requests[0]["messages"][1]["content"]
+    assert content[0]["type"] == "text" and json.loads(content[0]["text"])["captions"] == [
+        "a sunset"
+    ]
+    url = content[1]["image_url"]["url"]
+    assert url.startswith("data:image/jpeg;base64,")
+    sent = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+    assert not sent.getexif() and max(sent.size) <= 1024
