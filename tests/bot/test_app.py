@@ -63,3 +63,17 @@ def test_an_unusable_data_dir_is_one_line(
     assert code == 2
     assert len(lines) == 1 and lines[0].startswith("immu: data directory "), lines
     assert not_a_dir.read_text() == "x"  # left as it was
+
+
+def test_a_malformed_answer_at_start_up_is_one_line(
+    tg: FakeTelegram,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tg.me = {"id": 1, "first_name": "IMMU", "username": "immu_test_bot"}  # no is_bot
+    code = run_bot(settings_for(tg, tmp_path / "data"))
+    lines = capsys.readouterr().err.splitlines()
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith("immu: start-up failed"), lines
+    assert tg.calls_to("getUpdates") == []

@@ -151,3 +151,39 @@ async def test_every_hostile_file_gets_a_clear_answer_and_nothing_breaks(
     # nothing left behind
     assert not list(bot.data_dir.rglob("*.tmp"))
     assert set(Path(tempfile.gettempdir()).glob("immu-*")) <= temp_before
+
+
+async def test_in_a_group_the_bot_points_to_its_private_chat_and_composes_nothing(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    composer = FakeComposer()
+    bot = await start_bot(composer)
+    group = tg.group()
+    ann, bo = tg.user(42, "Ann"), tg.user(43, "Bo", language="ko")
+    tg.send_text(ann, "/help@immu_test_bot", chat=group)
+    tg.send_photo(bo, PHOTO, chat=group)
+    tg.send_text(ann, "/start", chat=group)
+    await bot.until(lambda: len(answers(tg, group["id"])) == 3, "three pointers")
+    first, second, _ = answers(tg, group["id"])
+    assert first == EN["private_only"].format(bot="immu_test_bot")
+    assert second == KO["private_only"].format(bot="immu_test_bot")
+    await bot.settled()  # a photo sent after them is composed: the group's never was
+    assert len(tg.calls_to("getFile")) == 1  # the marker's photo only
+    assert len(composer.requests) == 1 and len(bot.job_statuses()) == 1
+    assert answers(tg, 42) == [] and answers(tg, 43) == []
+
+
+async def test_junk_deep_links_and_callback_data_get_an_answer_and_no_traceback(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    bot = await start_bot()
+    ann = tg.user(42, "Ann")
+    for payload in ("remix-²", "remix-" + "9" * 20, "remix-", "remix-1x", "make"):
+        tg.send_text(ann, f"/start {payload}")
+    await bot.until(lambda: len(answers(tg, 42)) == 5, "five answers")
+    assert all(a.startswith("Hi Ann!") for a in answers(tg, 42))
+    message = tg.send_text(ann, "hello")
+    for data in ("pick:¹²:0", "pick:٣:0", "regen:²", "del:" + "9" * 30, "forget:1\n", ""):
+        tg.tap(ann, message, data)
+    await bot.until(lambda: len(popups(tg)) == 6, "six taps answered")
+    assert bot.tracebacks == []

@@ -90,11 +90,59 @@ class Fault:
     delay_s: float = 0.0  # status 0: answer normally, but only after delay_s (a timeout)
 
 
+@dataclass
+class Chaos:
+    """Telegram's everyday faults at random, from a seed: rate limits, 502s (nginx's
+    HTML page or the Bot API's JSON) and uploads answered late though carried out."""
+
+    seed: int
+    rate_limited: float = 0.05
+    bad_gateway: float = 0.03
+    late_upload: float = 0.02
+    late_s: float = 7.0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        import random
+
+        self._random = random.Random(self.seed)
+
+    def draw(self, method: str) -> str | None:
+        if method in ("getUpdates", "getMe", "getChat", "getChatMember", "deleteWebhook"):
+            roll = self._random.random()  # polling meets 502s too, never rate limits
+            return self._count("502-json") if roll < self.bad_gateway else None
+        roll = self._random.random()
+        if roll < self.rate_limited:
+            return self._count("429")
+        roll -= self.rate_limited
+        if roll < self.bad_gateway:
+            return self._count("502-html" if self._random.random() < 0.5 else "502-json")
+        roll -= self.bad_gateway
+        if method in UPLOADS and roll < self.late_upload:
+            return self._count("late")
+        return None
+
+    def _count(self, kind: str) -> str:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        return kind
+
+
+UPLOADS = ("sendAudio", "sendVideo", "sendPhoto", "sendDocument")
+NGINX_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+
+
 class FakeTelegram:
     """The server, plus helpers that play the people on the other side."""
 
     def __init__(self, token: str = "123456:TEST-token_SECRET-abcdefghijklmnopqrstu") -> None:
         self.token = token
+        self.me: dict[str, Any] | None = None  # getMe's answer, when a test needs another
+        self.malformed: dict[str, int] = {}  # method -> answers left that are ok but broken
+        self._chaos: Chaos | None = None
         self.calls: list[Call] = []
         self.updates: list[dict[str, Any]] = []
         self.allowed_updates = set(DEFAULT_ALLOWED)
@@ -143,8 +191,13 @@ class FakeTelegram:
             "language_code": language,
         }
 
-    def send_text(self, user: dict[str, Any], text: str) -> dict[str, Any]:
-        message = self._incoming(user, {"text": text})
+    def group(self, chat_id: int = -1001234, title: str = "Friends") -> dict[str, Any]:
+        return {"id": chat_id, "type": "supergroup", "title": title}
+
+    def send_text(
+        self, user: dict[str, Any], text: str, *, chat: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        message = self._incoming(user, {"text": text}, chat)
         if text.startswith("/"):
             command = text.split()[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
@@ -152,7 +205,12 @@ class FakeTelegram:
         return message
 
     def send_photo(
-        self, user: dict[str, Any], data: bytes, *, size: int | None = None
+        self,
+        user: dict[str, Any],
+        data: bytes,
+        *,
+        size: int | None = None,
+        chat: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         file_id = self.add_file(data, "photos/file.jpg")
         sizes = [
@@ -162,7 +220,7 @@ class FakeTelegram:
              "file_size": size if size is not None else len(data)},
         ]  # fmt: skip
         self.files[file_id + "-s"] = (data, f"photos/{file_id}-small.jpg")
-        message = self._incoming(user, {"photo": sizes})
+        message = self._incoming(user, {"photo": sizes}, chat)
         self._push({"message": message})
         return message
 
@@ -271,6 +329,17 @@ class FakeTelegram:
         with self._lock:
             self.faults.setdefault(method, []).append(Fault(0, "", None, times, None, delay_s))
 
+    def chaos(self, seed: int, **rates: float) -> Chaos:
+        """From now on, answer calls with Telegram's everyday faults at random."""
+        self._chaos = Chaos(seed, **rates)
+        return self._chaos
+
+    def break_answers(self, method: str, times: int = 1) -> None:
+        """The next call(s) are carried out and answered ``ok`` with a result that is not
+        what the Bot API promises (a message without its chat and date)."""
+        with self._lock:
+            self.malformed[method] = self.malformed.get(method, 0) + times
+
     def hold(
         self, method: str, *, match: Callable[[dict[str, Any]], bool] | None = None
     ) -> CallHold:
@@ -348,8 +417,10 @@ class FakeTelegram:
         self.files[file_id] = (data, f"{folder}/{file_id}-{name}")  # unique, like Telegram's
         return file_id
 
-    def _incoming(self, user: dict[str, Any], content: dict[str, Any]) -> dict[str, Any]:
-        chat = {"id": user["id"], "type": "private", "first_name": user["first_name"]}
+    def _incoming(
+        self, user: dict[str, Any], content: dict[str, Any], chat: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        chat = chat or {"id": user["id"], "type": "private", "first_name": user["first_name"]}
         message = {
             "message_id": self._next_message_id(user["id"]),
             "date": int(time.time()),
@@ -358,7 +429,7 @@ class FakeTelegram:
             **content,
         }
         with self._lock:
-            self.messages[(user["id"], message["message_id"])] = message
+            self.messages[(chat["id"], message["message_id"])] = message
         return message
 
     def _next_message_id(self, chat_id: int) -> int:
@@ -401,6 +472,8 @@ class FakeTelegram:
             return self._channel_chat() if self.channel_exists else None
         if text.lstrip("-").isdigit() and int(text) > 0:
             return {"id": int(text), "type": "private", "first_name": "User"}
+        if text.lstrip("-").isdigit():  # any other negative id: a group the bot is in
+            return self.group(int(text))
         return None
 
     # --- internals: the HTTP side ---
@@ -414,6 +487,18 @@ class FakeTelegram:
             self.calls.append(Call(method, params, files))
             fault = self._take_fault(method, params)
             held = self._take_hold(method, params)
+            broken = self.malformed.get(method, 0) > 0
+            if broken:
+                self.malformed[method] -= 1
+            drawn = self._chaos.draw(method) if self._chaos and fault is None else None
+        if drawn == "429":
+            return _error(429, "Too Many Requests: retry after 1", parameters={"retry_after": 1})
+        if drawn == "502-html":
+            return web.Response(status=502, text=NGINX_502, content_type="text/html")
+        if drawn == "502-json":
+            return _error(502, "Bad Gateway")
+        if drawn == "late" and self._chaos is not None:
+            fault = Fault(0, "", None, 1, None, self._chaos.late_s)
         if held is not None:
             await held._released.wait()
         if fault is not None and fault.status == 0:
@@ -429,6 +514,8 @@ class FakeTelegram:
             result = await handler(params, files)
         except _ApiError as exc:
             return _error(exc.status, exc.description)
+        if broken:  # carried out, but the answer is not a Message
+            return web.json_response({"ok": True, "result": {"message_id": 0}})
         return web.json_response({"ok": True, "result": result})
 
     def _take_fault(self, method: str, params: dict[str, Any]) -> Fault | None:
@@ -459,7 +546,7 @@ class FakeTelegram:
     # --- Bot API methods ---
 
     async def _m_getMe(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
-        return self._bot_user()
+        return self.me if self.me is not None else self._bot_user()
 
     async def _m_deleteWebhook(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         return True
