@@ -103,6 +103,11 @@ class Chat:
             except TelegramError as exc:
                 log.warning("send failed user=%s reason=%s", uid(chat_id), exc)
                 return None
+            except Exception as exc:  # an answer that is not what the Bot API promises
+                log.error(
+                    "send failed user=%s unexpected=%s: %s", uid(chat_id), type(exc).__name__, exc
+                )
+                return None
         return None
 
     async def edit_or_say(

@@ -92,12 +92,60 @@ async def test_a_telegram_timeout_ends_with_the_result_delivered(
     tg: FakeTelegram, start_bot: StartBot
 ) -> None:
     bot = await start_bot()
-    tg.slow("sendAudio", 6)  # longer than the client's 5 s read timeout; done all the same
+    tg.slow("sendAudio", 6)  # longer than PTB's default 5 s read timeout; done all the same
     await bot.deliver(tg.user(42, "Ann"))
     await bot.settled()
     audios = [m for m in tg.chat_messages(42) if "audio" in m]
     assert len(results(tg, 42)) == 1
-    assert 3 <= len(audios) <= 4  # the timed-out send may have happened: README's window
+    assert len(audios) == 3  # an upload waits for its late answer: no fourth audio
+    assert len(tg.calls_to("sendAudio", chat_id=42)) == 3
+
+
+async def test_an_upload_never_confirmed_is_taken_as_sent_not_sent_again(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    bot = await start_bot(upload_timeout_s=5)
+    tg.slow("sendAudio", 7)  # past even the upload timeout: Telegram may have it
+    await bot.deliver(tg.user(42, "Ann"))
+    await bot.settled()
+    assert len(tg.calls_to("sendAudio", chat_id=42)) == 3
+    assert bot.db("SELECT message_id FROM tracks WHERE job_id = 1 AND idx = 0") == [(0,)]
+
+
+async def test_a_delivery_telegram_refuses_ends_with_one_message(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    bot = await start_bot()
+    tg.fail("sendAudio", 400, "Bad Request: wrong file identifier", times=99,
+            match=lambda p: str(p.get("chat_id")) == "42")  # fmt: skip
+    tg.send_photo(tg.user(42, "Ann"), PHOTO)
+    await bot.until(lambda: bot.job_statuses() == ["failed"], "the job ended")
+    await bot.until(lambda: EN["delivery_failed"] in texts_to(tg, 42), "the person told")
+    await bot.settled()
+    assert len(tg.calls_to("sendAudio", chat_id=42)) == 1  # never tried again
+
+
+async def test_a_delivery_that_keeps_failing_stops_after_its_tries(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    bot = await start_bot(max_attempts=3)
+    tg.fail("sendAudio", 502, "Bad Gateway", times=99,
+            match=lambda p: str(p.get("chat_id")) == "42")  # fmt: skip
+    tg.send_photo(tg.user(42, "Ann"), PHOTO)
+    await bot.until(lambda: bot.job_statuses() == ["failed"], "the job ended")
+    await bot.until(lambda: EN["delivery_failed"] in texts_to(tg, 42), "the person told")
+    await bot.settled()
+    assert len(tg.calls_to("sendAudio", chat_id=42)) == 3
+    assert bot.db("SELECT delivery_attempts FROM jobs WHERE user_id = 42") == [(3,)]
+
+
+async def test_a_broken_answer_to_queued_still_puts_the_job_in_line(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    bot = await start_bot()
+    tg.break_answers("sendMessage")  # "Queued" is sent, but the answer is no Message
+    await bot.deliver(tg.user(42, "Ann"))
+    assert bot.job_statuses() in (["done"], ["delivered"])
 
 
 async def test_a_person_who_blocked_the_bot_does_not_stop_others(

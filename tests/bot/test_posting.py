@@ -190,3 +190,127 @@ async def test_the_owner_deletes_a_post_from_the_channel(
     await bot.until(lambda: EN["profile_empty"] in answers(tg, 42), "empty profile")
     tg.send_text(ann, "/delete")
     await bot.until(lambda: EN["delete_none"] in answers(tg, 42), "nothing left to delete")
+
+
+async def test_a_late_answer_to_a_channel_post_is_one_recorded_post(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    composer = FakeComposer()
+    bot = await start_bot(composer)
+    ann = tg.user(42, "Ann")
+    result = await bot.deliver(ann)
+    tg.slow("sendVideo", 6)  # past PTB's default 5 s read timeout; Telegram posts it anyway
+    tg.tap(ann, result, f"pick:{job_of(result)}:0")
+    assert await _popups(bot, 1) == [EN["posted"]]
+    await composer.alive_asked(composer.alive_checks + 3)  # the retry loop looked again
+    (post,) = _channel_posts(tg)
+    assert len(tg.calls_to("sendVideo")) == 1
+    assert bot.db("SELECT status, channel_message_id FROM posts") == [
+        ("posted", post["message_id"])
+    ]
+
+
+async def test_an_unconfirmed_post_is_left_to_the_person_never_posted_twice(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    composer = FakeComposer()
+    bot = await start_bot(composer, upload_timeout_s=5)
+    ann = tg.user(42, "Ann")
+    result = await bot.deliver(ann)
+    tg.slow("sendVideo", 7)  # past even the upload timeout
+    tg.tap(ann, result, f"pick:{job_of(result)}:0")
+    assert await _popups(bot, 1) == [EN["post_unknown"]]
+    await composer.alive_asked(composer.alive_checks + 3)
+    assert len(tg.calls_to("sendVideo")) == 1 and bot.db("SELECT status FROM posts") == [
+        ("unknown",)
+    ]
+    tg.tap(ann, result, f"pick:{job_of(result)}:0")  # not in the channel: she asks again
+    assert (await _popups(bot, 2))[1] == EN["posted"]
+    assert len(tg.calls_to("sendVideo")) == 2
+
+
+async def test_a_post_telegram_refuses_ends_at_once_with_one_message(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    composer = FakeComposer()
+    bot = await start_bot(composer)
+    ann = tg.user(42, "Ann")
+    result = await bot.deliver(ann)
+    tg.fail("sendVideo", 400, "Bad Request: wrong file identifier/HTTP URL specified", times=99)
+    tg.tap(ann, result, f"pick:{job_of(result)}:0")
+    assert await _popups(bot, 1) == [EN["post_failed"]]
+    await composer.alive_asked(composer.alive_checks + 3)
+    assert len(tg.calls_to("sendVideo")) == 1  # no loop, no re-encoding
+    assert bot.db("SELECT status, attempts FROM posts") == [("failed", 1)]
+
+
+async def test_a_post_that_keeps_failing_stops_after_its_tries(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    composer = FakeComposer()
+    bot = await start_bot(composer, post_attempts=3)
+    ann = tg.user(42, "Ann")
+    result = await bot.deliver(ann)
+    tg.fail("sendVideo", 502, "Bad Gateway", times=99)
+    tg.tap(ann, result, f"pick:{job_of(result)}:0")
+    assert await _popups(bot, 1) == [EN["post_pending"]]
+    await bot.until(lambda: EN["post_failed"] in answers(tg, 42), "the person told")
+    await composer.alive_asked(composer.alive_checks + 3)
+    assert len(tg.calls_to("sendVideo")) == 3 and answers(tg, 42).count(EN["post_failed"]) == 1
+    assert bot.db("SELECT status, attempts FROM posts") == [("failed", 3)]
+
+
+async def test_forget_while_the_choice_is_being_posted_leaves_no_post(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    composer = FakeComposer()
+    bot = await start_bot(composer)
+    ann = tg.user(42, "Ann")
+    result = await bot.deliver(ann)
+    upload = tg.hold("sendVideo")
+    tg.tap(ann, result, f"pick:{job_of(result)}:0")
+    await bot.until(lambda: upload.arrived, "the post on its way")
+    tg.tap(ann, result, "forget:42")  # /forget confirmed while Telegram has the post
+    await bot.until(lambda: len(tg.calls_to("getUpdates")) > 2, "the tap taken")
+    upload.release()
+    await _popups(bot, 2)
+    assert _channel_posts(tg) == []  # posted, then taken down by the forget that waited
+    assert bot.db("SELECT COUNT(*) FROM users") == [(0,)]
+    assert bot.db("SELECT COUNT(*) FROM posts") == [(0,)]
+    assert [p for p in bot.data_dir.rglob("*") if p.is_file() and "immu.db" not in p.name] == []
+
+
+async def test_a_post_telegram_will_not_delete_is_blanked_and_the_person_told(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    composer = FakeComposer()
+    bot = await start_bot(composer)
+    ann = tg.user(42, "Ann")
+    result = await bot.deliver(ann)
+    tg.tap(ann, result, f"pick:{job_of(result)}:0")
+    await _popups(bot, 1)
+    (post,) = _channel_posts(tg)
+    tg.fail("deleteMessage", 400, "Bad Request: message can't be deleted for everyone")
+    tg.tap(ann, result, "del:1")
+    assert (await _popups(bot, 2))[1] == EN["delete_edited"]
+    (blank,) = tg.chat_messages(CHANNEL_ID)
+    assert "video" not in blank and "photo" in blank and "reply_markup" not in blank
+    assert blank["caption"] == EN["post_removed"] and blank["message_id"] == post["message_id"]
+    assert bot.db("SELECT COUNT(*) FROM posts") == [(0,)]
+
+
+async def test_a_post_that_stays_public_is_never_called_deleted(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    composer = FakeComposer()
+    bot = await start_bot(composer)
+    ann = tg.user(42, "Ann")
+    result = await bot.deliver(ann)
+    tg.tap(ann, result, f"pick:{job_of(result)}:0")
+    await _popups(bot, 1)
+    tg.fail("deleteMessage", 400, "Bad Request: message can't be deleted for everyone")
+    tg.fail("editMessageMedia", 400, "Bad Request: message can't be edited")
+    tg.tap(ann, result, "del:1")
+    assert (await _popups(bot, 2))[1] == EN["delete_failed"]
+    assert len(_channel_posts(tg)) == 1
+    assert bot.db("SELECT status FROM posts") == [("posted",)]  # still listed under /delete

@@ -757,7 +757,11 @@ class FakeTelegram:
         media = json.loads(media) if isinstance(media, str) else media
         for kind in ("video", "audio", "photo", "document", "caption"):
             message.pop(kind, None)
-        message[media["type"]] = {"file_id": str(next(self._ids))}
+        file_id = str(next(self._ids))
+        thing = {"file_id": file_id, "file_unique_id": "u" + file_id, "width": 320, "height": 320}
+        if media["type"] in ("video", "audio"):
+            thing["duration"] = 5
+        message[media["type"]] = [thing] if media["type"] == "photo" else thing
         if media.get("caption"):
             message["caption"] = media["caption"]
         message.pop("reply_markup", None)
