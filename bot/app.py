@@ -62,6 +62,9 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
         .rate_limiter(AIORateLimiter(max_retries=3))  # waits out 429 retry_after for us
         .concurrent_updates(16)
         .get_updates_read_timeout(settings.poll_timeout_s + 10)
+        # the last getUpdates at shutdown waits for the cancelled long poll's connection;
+        # PTB's 1 s is too short on a loaded host and the offset would not be confirmed
+        .get_updates_pool_timeout(10)
         .build()
     )
     private = filters.ChatType.PRIVATE
