@@ -18,6 +18,7 @@ from typing import Any
 
 from bot.app import serve
 from bot.settings import Settings
+from immu.logs import OneLineForNetworkTrouble
 from pipeline.fake_composer import FakeComposer
 from tests.bot.harness import results
 from tests.conftest import EXAMPLE_PHOTO
@@ -53,6 +54,9 @@ class _Tracebacks(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.records: list[logging.LogRecord] = []
+        # what ``immu bot``'s log set-up makes of library records: network trouble is a
+        # one-line warning there, so it is no traceback here either
+        self.addFilter(OneLineForNetworkTrouble())
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.exc_info and record.name.split(".")[0] in BOT_LOGGERS:
