@@ -100,10 +100,11 @@ class Intake:
     async def _allowed(self, who: Person, lang: str, photo_path: str) -> bool:
         """The photo filter, before any composing; a refused photo is not kept."""
         if self.moderation is None or await self.moderation.allows(
-            who, lang, self.files.read(photo_path)
+            who, self.files.read(photo_path)
         ):
             return True
         self.files.remove([photo_path])
+        await self.chat.say(who.chat_id, text(lang, "unsafe_photo"))
         return False
 
     async def regenerate(self, who: Person, job_id: int) -> Answer:

@@ -65,8 +65,8 @@ class Moderation:
 
     # --- the photo filter ---
 
-    async def allows(self, who: Person, lang: str, photo: bytes) -> bool:
-        """False for a photo the classifier finds unsafe, after telling the person why."""
+    async def allows(self, who: Person, photo: bytes) -> bool:
+        """False for a photo the classifier finds unsafe (the caller tells the person)."""
         if self._classifier is None:
             return True
         async with self._screening:
@@ -76,8 +76,6 @@ class Moderation:
             "photo screened user=%s label=%s score=%.3f verdict=%s",
             uid(who.id), score.label, score.unsafe, "refused" if refused else "allowed",
         )  # fmt: skip
-        if refused:
-            await self.chat.say(who.chat_id, text(lang, "unsafe_photo"))
         return not refused
 
     # --- bans ---

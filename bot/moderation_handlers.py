@@ -27,7 +27,7 @@ class ModerationServices:
 
 def register(app: Application, settings: Settings) -> None:  # type: ignore[type-arg]
     """Wire the commands (in private chats and the operators' chat) and the buttons."""
-    where = filters.ChatType.PRIVATE
+    where: filters.BaseFilter = filters.ChatType.PRIVATE
     if settings.review_chat:
         room = _chat_ref(settings.review_chat)
         where = where | (

@@ -69,8 +69,10 @@ class Posting:
             if post.status == PostStatus.REVIEW and self.review is not None:
                 return await self.review.submit(post, lang)  # once; a second tap is told
             if post.status in HELD or post.status == PostStatus.DECLINED:
-                key = "post_declined" if post.status == PostStatus.DECLINED else "review_pending"
-                return Answer(text(lang, key), alert=True)
+                held_key = (
+                    "post_declined" if post.status == PostStatus.DECLINED else "review_pending"
+                )
+                return Answer(text(lang, held_key), alert=True)
             await self.store.repost(post.id)  # a failed or unconfirmed post: asked again
             outcome = await self._publish(post.id)
         if outcome is None:
