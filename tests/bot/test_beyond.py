@@ -27,9 +27,9 @@ def test_a_reader_remixes_a_post_and_a_digest_follows_the_likes(tg: FakeTelegram
     tg.tap(ann, result, f"pick:{_job(result)}:1")
     post = tg.wait_for(lambda: tg.calls_to("sendVideo"), 60, "posted")[0]
 
-    # under the post: Remix and Make your own, as deep links into the bot, in words
+    # under the post: Remix and Make your own, as deep links into the bot, in words; Report
     buttons = [b for row in post.params["reply_markup"]["inline_keyboard"] for b in row]
-    assert [b["text"] for b in buttons] == ["Remix this track", "Make your own"]
+    assert [b["text"] for b in buttons] == ["Remix this track", "Make your own", "Report"]
     assert buttons[0]["url"] == "https://t.me/immu_test_bot?start=remix-1"
     assert buttons[1]["url"] == "https://t.me/immu_test_bot?start=make"
     # the post describes the photo and the music in plain words (screen readers)
