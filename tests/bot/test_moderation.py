@@ -131,13 +131,14 @@ async def test_review_reject_never_posts_and_the_person_is_told(
     ann, admin = tg.user(42, "Ann"), tg.user(ADMIN, "Op")
     result = await bot.deliver(ann)
     tg.tap(ann, result, f"pick:{job_of(result)}:0")
+    assert await _popup(bot, 1) == EN["review_waiting"]
     (held,) = await bot.until(lambda: _room_posts(tg), "the operators' copy")
     tg.tap(admin, held, "reject:1")
     assert await _popup(bot, 2) == EN["decided"].format(decision="Reject")
     await bot.until(lambda: EN["review_declined"] in answers(tg, 42), "Ann told")
     tg.tap(admin, held, "approve:1")  # a change of mind after the decision: no
-    tg.tap(ann, result, f"pick:{job_of(result)}:1")  # another track: no
     assert (await _popup(bot, 3)).startswith("Already decided")
+    tg.tap(ann, result, f"pick:{job_of(result)}:1")  # another track: no
     assert await _popup(bot, 4) == EN["post_declined"]
     assert _channel_posts(tg) == [] and bot.db("SELECT status FROM posts") == [("declined",)]
 
@@ -147,6 +148,7 @@ async def test_approve_after_forget_posts_nothing(tg: FakeTelegram, start_bot: S
     ann, admin = tg.user(42, "Ann"), tg.user(ADMIN, "Op")
     result = await bot.deliver(ann)
     tg.tap(ann, result, f"pick:{job_of(result)}:0")
+    assert await _popup(bot, 1) == EN["review_waiting"]
     (held,) = await bot.until(lambda: _room_posts(tg), "the operators' copy")
     tg.tap(ann, result, "forget:42")
     assert await _popup(bot, 2) == EN["forgotten"]
@@ -163,9 +165,11 @@ async def test_approve_again_after_delete_posts_nothing(
     ann, admin = tg.user(42, "Ann"), tg.user(ADMIN, "Op")
     result = await bot.deliver(ann)
     tg.tap(ann, result, f"pick:{job_of(result)}:0")
+    assert await _popup(bot, 1) == EN["review_waiting"]
     (held,) = await bot.until(lambda: _room_posts(tg), "the operators' copy")
     tg.tap(admin, held, "approve:1")
-    await bot.until(lambda: _channel_posts(tg), "posted")
+    assert await _popup(bot, 2) == EN["decided"].format(decision="Approve")
+    assert len(_channel_posts(tg)) == 1
     tg.tap(ann, result, "del:1")  # Ann deletes it from /delete
     assert await _popup(bot, 3) == EN["deleted"]
     tg.tap(admin, held, "approve:1")  # a second operator, on the same message
@@ -250,6 +254,7 @@ async def test_operators_remove_a_reported_post_for_good(
     await _pick(bot, ann, 1)
     (post,) = await bot.until(lambda: _channel_posts(tg), "posted")
     tg.tap(reader, post, "report:1")
+    assert await _popup(bot, 2) == EN["reported"]
     (held,) = await bot.until(lambda: _room_posts(tg), "the operators' copy")
     tg.tap(reader, held, "remove:1")  # a reader who found the operators' message: no
     assert await _popup(bot, 3) == EN["admins_only"]
