@@ -48,6 +48,8 @@ class Admission:
 
     async def _refusal(self, user_id: int, lang: str) -> str | None:
         s = self.settings
+        if await self.store.is_banned(user_id):  # before any download: a polite no
+            return text(lang, "banned")
         mine = self._reserved.get(user_id, 0)
         if await self.store.count_active(user_id) + mine >= s.max_jobs_per_user:
             return text(lang, "limit_in_flight", n=s.max_jobs_per_user)

@@ -23,7 +23,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import handlers, keyboards, metrics
+from bot import handlers, keyboards, metrics, moderation_handlers
 from bot.account import Account
 from bot.admission import Admission
 from bot.chat import Chat
@@ -32,7 +32,9 @@ from bot.files import FileStore
 from bot.housekeeping import Housekeeping
 from bot.intake import Intake
 from bot.jobs import Jobs
+from bot.moderation import Moderation
 from bot.posting import Posting
+from bot.review import Review
 from bot.settings import Settings
 from pipeline import Composer
 from storage import Store, StoreError
@@ -53,6 +55,8 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
         raise StartupError("TELEGRAM_BOT_TOKEN is not set (see .env.example)")
     if not settings.channel:
         raise StartupError("IMMU_CHANNEL is not set: the @name or id of the feed channel")
+    if settings.moderation == "review" and not settings.review_chat:
+        raise StartupError("IMMU_MODERATION=review needs IMMU_REVIEW_CHAT: the operators' chat")
     api = settings.telegram_api_url.rstrip("/")
     app = (
         ApplicationBuilder()
@@ -79,6 +83,7 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
     app.add_handler(CommandHandler("lang", handlers.lang, filters=private))
     app.add_handler(CommandHandler("forget", handlers.forget, filters=private))
     app.add_handler(CommandHandler("stats", handlers.stats, filters=private))
+    moderation_handlers.register(app, settings)  # /ban, /unban, review and report buttons
     app.add_handler(MessageHandler(private & filters.PHOTO, handlers.photo))
     app.add_handler(MessageHandler(private & filters.Document.ALL, handlers.document))
     app.add_handler(MessageHandler(private & ~filters.COMMAND, handlers.unsupported))
@@ -178,13 +183,18 @@ async def _start(
     feed.bot_username = bot.username
     jobs = Jobs(settings, store, files, composer, chat, bot)
     posting = Posting(store, files, feed, chat, bot, settings.post_attempts)
-    intake = Intake(settings, store, files, Admission(settings, store), jobs, chat, bot)
+    review = Review(settings, store, feed, chat, bot, posting)
+    posting.review = review
+    moderation = Moderation(settings, store, feed, chat, posting, review)
+    intake = Intake(settings, store, files, Admission(settings, store), jobs, chat, bot, moderation)
     account = Account(settings, store, feed, chat, jobs)
     housekeeping = Housekeeping(settings, store, files, feed, posting, jobs, bot)
     app.bot_data["services"] = handlers.Services(chat, intake, jobs, posting, account)
+    app.bot_data["moderation"] = moderation_handlers.ModerationServices(moderation, review)
     await _check_channel(app, feed)
     log.info("loading models")
     await composer.start()
+    await moderation.start()
     await app.start()
     assert app.updater is not None
     await app.updater.start_polling(
@@ -197,6 +207,7 @@ async def _start(
     lanes = settings.lanes if settings.composer == "ray" else settings.batch_jobs
     tasks = [asyncio.create_task(jobs.run()) for _ in range(lanes)]
     tasks.append(asyncio.create_task(housekeeping.run()))
+    tasks.append(asyncio.create_task(review.run()))
     if settings.metrics_port:
         metrics.serve(settings.metrics_host, settings.metrics_port)
     log.info("bot ready username=@%s channel=%s", bot.username, feed.display_name)

@@ -8,6 +8,7 @@ import io
 import logging
 import re
 from enum import StrEnum
+from html import escape
 
 from PIL import Image
 from telegram import (
@@ -64,7 +65,7 @@ class Feed:
         internal = str(self.chat_id or self.chat).removeprefix("-100")
         return f"https://t.me/c/{internal}/{message_id}"
 
-    def caption(self, job: Job, track: TrackRow, user: User) -> str:
+    def caption(self, job: Job, track: TrackRow, user: User, limit: int = CAPTION_LIMIT) -> str:
         """HTML caption: description, genre and mood; the name only if the person opted in."""
         brief = job.brief
         lang = "en"  # the channel is public: one language for everyone
@@ -78,29 +79,49 @@ class Feed:
             parts.append(("post_description", {"photo": photo, "music": _cut(track.prompt, 300)}))
         if not user.anonymous and user.first_name.strip():
             parts.append(("post_by", {"name": _cut(user.first_name, 64)}))
-        while _visible(lang, parts) > CAPTION_LIMIT and len(parts) > 1:
+        while _visible(lang, parts) > limit and len(parts) > 1:
             parts.pop(1)  # drop the long description before the essentials
         return "\n\n".join(text(lang, key, **values) for key, values in parts)
 
     def buttons(self, post_id: int) -> InlineKeyboardMarkup | None:
-        """Under each post: remix it, or make your own (deep links into the private chat)."""
+        """Under each post: remix it, or make your own (deep links into the private chat);
+        and Report, unless the operator turned reports off."""
         if not self.bot_username:
             return None
         remix = create_deep_linked_url(self.bot_username, keyboards.remix_payload(post_id))
         make = create_deep_linked_url(self.bot_username, keyboards.MAKE_PAYLOAD)
-        return InlineKeyboardMarkup(
+        rows = [
             [
-                [
-                    InlineKeyboardButton(plain("en", "button_remix"), url=remix),
-                    InlineKeyboardButton(plain("en", "button_make_yours"), url=make),
-                ]
+                InlineKeyboardButton(plain("en", "button_remix"), url=remix),
+                InlineKeyboardButton(plain("en", "button_make_yours"), url=make),
             ]
-        )
+        ]
+        if self.settings.reports_to_hide > 0:
+            rows.append([keyboards.report("en", post_id)])
+        return InlineKeyboardMarkup(rows)
 
-    async def publish(self, post_id: int, job: Job, track: TrackRow, user: User) -> Message:
-        """One channel post of the chosen track (video or audio, per ``IMMU_POST_FORMAT``)."""
-        caption = self.caption(job, track, user)
-        markup = self.buttons(post_id)
+    async def publish(
+        self,
+        post_id: int,
+        job: Job,
+        track: TrackRow,
+        user: User,
+        *,
+        to: int | str | None = None,
+        note: str = "",
+        markup: InlineKeyboardMarkup | None = None,
+    ) -> Message:
+        """One channel post of the chosen track (video or audio, per ``IMMU_POST_FORMAT``).
+
+        The operators' chat gets the same media ``to`` it, with a ``note`` (plain text)
+        under the caption and its own buttons.
+        """
+        room = CAPTION_LIMIT - (len(note.encode("utf-16-le")) // 2 + 2 if note else 0)
+        caption = self.caption(job, track, user, limit=room)
+        if note:
+            caption += "\n\n" + escape(note, quote=False)
+        markup = markup if to is not None else self.buttons(post_id)
+        chat = to if to is not None else self.chat
         mp3 = self.files.read(track.mp3_path)
         cover = self.files.read(job.cover_path or "")
         if self.settings.post_format == "video":
@@ -110,7 +131,7 @@ class Feed:
 
             video = await asyncio.to_thread(Encoder().mp4, mp3, cover_jpeg=cover)
             return await self.bot.send_video(
-                self.chat,
+                chat,
                 video=InputFile(video, filename=f"immu-{job.id}.mp4"),
                 caption=caption,
                 parse_mode=ParseMode.HTML,
@@ -121,7 +142,7 @@ class Feed:
                 write_timeout=self.settings.upload_timeout_s,
             )
         return await self.bot.send_audio(
-            self.chat,
+            chat,
             audio=InputFile(mp3, filename=f"immu-{job.id}.mp3"),
             caption=caption,
             parse_mode=ParseMode.HTML,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from typing import TYPE_CHECKING
 
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, TelegramError
@@ -21,6 +22,9 @@ from bot.texts import text
 from pipeline import PhotoError
 from pipeline.photo import clean_photo
 from storage import PostStatus, Store
+
+if TYPE_CHECKING:
+    from bot.moderation import Moderation
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +43,9 @@ class Intake:
         jobs: Jobs,
         chat: Chat,
         bot: Bot,
+        moderation: Moderation | None = None,
     ) -> None:
+        self.moderation = moderation  # IMMU_MODERATION=auto: the photo filter
         self.settings = settings
         self.store = store
         self.files = files
@@ -59,7 +65,7 @@ class Intake:
         try:
             async with self.admission.slot(who.id, lang):
                 photo_path = await self._fetch(who, lang, file_id, limit)
-                if photo_path is not None:
+                if photo_path is not None and await self._allowed(who, lang, photo_path):
                     seed = secrets.randbelow(SEED_RANGE)
                     await self.jobs.enqueue(who.id, who.chat_id, photo_path, seed=seed, lang=lang)
         except Refused as refusal:
@@ -100,6 +106,16 @@ class Intake:
             log.error("cannot save photo reason=%s", exc.strerror)
             await self.chat.say(who.chat_id, text(lang, "storage_failed"))
             return None
+
+    async def _allowed(self, who: Person, lang: str, photo_path: str) -> bool:
+        """The photo filter, before any composing; a refused photo is not kept."""
+        if self.moderation is None or await self.moderation.allows(
+            who, self.files.read(photo_path)
+        ):
+            return True
+        self.files.remove([photo_path])
+        await self.chat.say(who.chat_id, text(lang, "unsafe_photo"))
+        return False
 
     async def regenerate(self, who: Person, job_id: int) -> Answer:
         """New tracks from the same photo, with a new seed."""

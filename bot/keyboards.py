@@ -20,6 +20,11 @@ REGENERATE = re.compile(rf"^regen:{ID}\Z")
 CANCEL = re.compile(rf"^cancel:{ID}\Z")
 DELETE = re.compile(rf"^del:{ID}\Z")
 FORGET = re.compile(rf"^forget:{ID}\Z")
+APPROVE = re.compile(rf"^approve:{ID}\Z")  # operators: a post in review
+REJECT = re.compile(rf"^reject:{ID}\Z")
+RESTORE = re.compile(rf"^restore:{ID}\Z")  # operators: a post hidden after reports
+REMOVE = re.compile(rf"^remove:{ID}\Z")
+REPORT = re.compile(rf"^report:{ID}\Z")  # readers, under a channel post
 
 REMIX_PAYLOAD = re.compile(rf"^remix-{ID}$")  # /start remix-<post>, from under a post
 MAKE_PAYLOAD = "make"  # /start make: "Make your own" under a post
@@ -64,3 +69,24 @@ def delete_choices(lang: str, posts: list[tuple[int, str]]) -> InlineKeyboardMar
 def forget(lang: str, user_id: int) -> InlineKeyboardMarkup:
     yes = InlineKeyboardButton(plain(lang, "button_forget_yes"), callback_data=f"forget:{user_id}")
     return InlineKeyboardMarkup([[yes]])
+
+
+def review(lang: str, post_id: int) -> InlineKeyboardMarkup:
+    """Under a post in the operators' chat, before it goes to the channel."""
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(plain(lang, "button_approve"), callback_data=f"approve:{post_id}"),
+          InlineKeyboardButton(plain(lang, "button_reject"), callback_data=f"reject:{post_id}")]]
+    )  # fmt: skip
+
+
+def reported(lang: str, post_id: int) -> InlineKeyboardMarkup:
+    """Under a post taken down after reports, in the operators' chat."""
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(plain(lang, "button_restore"), callback_data=f"restore:{post_id}"),
+          InlineKeyboardButton(plain(lang, "button_remove"), callback_data=f"remove:{post_id}")]]
+    )  # fmt: skip
+
+
+def report(lang: str, post_id: int) -> InlineKeyboardButton:
+    """The Report button under a channel post."""
+    return InlineKeyboardButton(plain(lang, "button_report"), callback_data=f"report:{post_id}")

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import weakref
 from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
 from telegram import Bot
 from telegram.error import BadRequest, TelegramError, TimedOut
@@ -19,7 +20,10 @@ from bot.chat import Answer, Chat, Person, uid
 from bot.feed import Feed, Removal
 from bot.files import FileStore
 from bot.texts import text
-from storage import JobStatus, PostStatus, Store
+from storage import HELD, JobStatus, PostStatus, Store
+
+if TYPE_CHECKING:
+    from bot.review import Review
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,7 @@ class Posting:
         self.bot = bot
         # one lock per job's post, gone once nobody holds or waits for it
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.review: Review | None = None  # set by bot.app: operators see held posts there
 
     def lock(self, job_id: int) -> asyncio.Lock:
         lock = self._locks.get(job_id)
@@ -53,10 +58,21 @@ class Posting:
             return job
         if job.status != JobStatus.DELIVERED or track_idx not in TRACKS:
             return Answer(text(lang, "expired"), alert=True)
+        if await self.store.is_banned(who.id):
+            return Answer(text(lang, "banned"), alert=True)
+        held = self.review is not None and self.review.holds_new_posts
         async with self.lock(job_id):
-            post = await self.store.claim_post(job_id, track_idx, who.id)
+            first = PostStatus.REVIEW if held else PostStatus.PENDING
+            post = await self.store.claim_post(job_id, track_idx, who.id, first)
             if post.status == PostStatus.POSTED:
                 return Answer(text(lang, "already_posted"), alert=True)
+            if post.status == PostStatus.REVIEW and self.review is not None:
+                return await self.review.submit(post, lang)  # once; a second tap is told
+            if post.status in HELD or post.status == PostStatus.DECLINED:
+                held_key = (
+                    "post_declined" if post.status == PostStatus.DECLINED else "review_pending"
+                )
+                return Answer(text(lang, held_key), alert=True)
             await self.store.repost(post.id)  # a failed or unconfirmed post: asked again
             outcome = await self._publish(post.id)
         if outcome is None:
@@ -151,6 +167,10 @@ class Posting:
         post = await self.store.set_reactions(message_id, counts)
         if post is not None:
             log.info("likes post=%d likes=%d", post.id, post.likes)
+
+    async def publish(self, post_id: int) -> PostStatus | None:
+        """One try to post a pending post (an operator let it go); the job's lock held."""
+        return await self._publish(post_id)
 
     async def _publish(self, post_id: int) -> PostStatus | None:
         """One try to post to the channel, recorded; the post's status after it (None if

@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     upload_timeout_s: float = Field(120.0, ge=5.0)
     digest_every_h: float = Field(168.0, ge=0.0)
 
+    # --- moderation ---
+    moderation: Literal["off", "auto", "review"] = "off"
+    safety_model: str = "Falconsai/nsfw_image_detection"
+    safety_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    review_chat: str | None = None
+    reports_to_hide: int = Field(3, ge=0)
+
     # --- limits ---
     max_jobs_per_user: int = Field(2, ge=1)
     max_photos_per_day: int = Field(30, ge=1)

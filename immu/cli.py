@@ -261,6 +261,8 @@ def _models_download(args: argparse.Namespace, settings: object) -> int:
 
     assert isinstance(settings, Settings)
     wanted = [settings.caption_model, settings.music_model, settings.tiny_vae]
+    if settings.moderation == "auto":  # the photo classifier runs only in auto mode
+        wanted.append(settings.safety_model)
     for folder in download_models([repo for repo in wanted if repo]):
         print(f"ready: {folder}")
     return 0

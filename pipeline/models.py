@@ -94,12 +94,38 @@ def write_tiny_models(root: Path) -> dict[str, str]:
     root = root.resolve()
     caption = _write_blip(root / "blip", _TINY_BLIP)
     music = _write_riffusion(root / "riffusion", _TINY_SD)
+    safety = write_tiny_classifier(root / "safety")
     return {
         "IMMU_CAPTION_MODEL": str(caption),
         "IMMU_MUSIC_MODEL": str(music),
+        "IMMU_SAFETY_MODEL": str(safety),
         "IMMU_STEPS": "4",
         "IMMU_GRIFFIN_LIM_ITERS": "4",  # the audio is noise anyway; keep smoke runs quick
     }
+
+
+def write_tiny_classifier(folder: Path) -> Path:
+    """A random-weight ViT image classifier with an NSFW detector's labels (normal/nsfw),
+    shaped like ``Falconsai/nsfw_image_detection``: what ``IMMU_MODERATION=auto`` loads."""
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    folder.mkdir(parents=True, exist_ok=True)
+    size = 32
+    config = ViTConfig(
+        image_size=size,
+        patch_size=8,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        id2label={0: "normal", 1: "nsfw"},
+        label2id={"normal": 0, "nsfw": 1},
+    )
+    torch.manual_seed(0)
+    ViTForImageClassification(config).save_pretrained(folder)
+    ViTImageProcessor(size={"height": size, "width": size}).save_pretrained(folder)
+    return folder
 
 
 def write_tiny_autoencoder(folder: Path, *, full_size: bool = False) -> Path:

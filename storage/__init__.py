@@ -4,6 +4,7 @@ from storage.backup import backup, restore
 from storage.rows import (
     ACTIVE,
     FINISHED,
+    HELD,
     UNFINISHED,
     Job,
     JobStatus,
@@ -19,6 +20,7 @@ from storage.store import Store, StoreError
 __all__ = [
     "ACTIVE",
     "FINISHED",
+    "HELD",
     "UNFINISHED",
     "Job",
     "JobStatus",

@@ -27,6 +27,12 @@ class PostStatus(StrEnum):
     POSTED = "posted"
     FAILED = "failed"  # Telegram refused it for good, or every try failed
     UNKNOWN = "unknown"  # Telegram did not confirm in time: maybe posted; the person decides
+    REVIEW = "review"  # waits for an operator's decision before the channel
+    DECLINED = "declined"  # an operator said no (in review, or for good after reports)
+    HIDDEN = "hidden"  # taken down after reports; waits for an operator's decision
+
+
+HELD = (PostStatus.REVIEW, PostStatus.HIDDEN)  # an operator's decision is pending
 
 
 @dataclass(frozen=True)

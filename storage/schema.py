@@ -83,6 +83,8 @@ MIGRATIONS: list[str] = [
 # 3: ids are never reused (AUTOINCREMENT): after a delete, an old remix link or job folder
 # must not reach someone else's post. Posts may end as failed (Telegram refused them for
 # good) or unknown (Telegram did not confirm in time); deliveries count their tries.
+# Moderation holds posts back: review (an operator decides first), declined (an operator
+# said no), hidden (taken down after reports, an operator decides).
 MIGRATIONS.append(
     """
     CREATE TABLE jobs_v3 (
@@ -121,7 +123,8 @@ MIGRATIONS.append(
         track_idx           INTEGER NOT NULL,
         user_id             INTEGER NOT NULL,
         status              TEXT    NOT NULL CHECK (status IN
-                              ('pending', 'posted', 'failed', 'unknown')),
+                              ('pending', 'posted', 'failed', 'unknown',
+                               'review', 'declined', 'hidden')),
         channel_message_id  INTEGER UNIQUE,
         attempts            INTEGER NOT NULL DEFAULT 0,
         likes               INTEGER NOT NULL DEFAULT 0,
@@ -132,5 +135,32 @@ MIGRATIONS.append(
     DROP TABLE posts;
     ALTER TABLE posts_v3 RENAME TO posts;
     CREATE INDEX posts_by_user ON posts(user_id);
+    """
+)
+
+# 4: moderation. Reports name the reporter by a hash (readers need not be users of the
+# bot, and a report must not outlive their privacy); bans by Telegram id (the bot must
+# recognise them); reviews are the operators' messages that carry a decision's buttons.
+MIGRATIONS.append(
+    """
+    CREATE TABLE reports (
+        post_id     INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+        reporter    TEXT    NOT NULL,          -- a hash of the reader's Telegram id
+        created_at  TEXT    NOT NULL,
+        PRIMARY KEY (post_id, reporter)
+    );
+    CREATE TABLE bans (
+        user_id     INTEGER PRIMARY KEY,       -- Telegram user id; not a users row
+        banned_by   INTEGER NOT NULL,
+        created_at  TEXT    NOT NULL
+    );
+    CREATE TABLE reviews (
+        post_id     INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+        chat_id     INTEGER NOT NULL,          -- the operators' chat
+        message_id  INTEGER NOT NULL,
+        reason      TEXT    NOT NULL CHECK (reason IN ('choice', 'reports')),
+        PRIMARY KEY (chat_id, message_id)
+    );
+    CREATE INDEX reviews_by_post ON reviews(post_id);
     """
 )

@@ -22,6 +22,7 @@ import aiosqlite
 from storage.rows import (
     ACTIVE,
     FINISHED,
+    HELD,
     UNFINISHED,
     Job,
     JobStatus,
@@ -333,12 +334,15 @@ class Store:
 
     # --- posts and likes ---
 
-    async def claim_post(self, job_id: int, track_idx: int, user_id: int) -> Post:
-        """The one post of a job: created on the first choice, returned as is after."""
+    async def claim_post(
+        self, job_id: int, track_idx: int, user_id: int, status: PostStatus = PostStatus.PENDING
+    ) -> Post:
+        """The one post of a job: created on the first choice (as ``status``: pending, or
+        review when an operator decides first), returned as is after."""
         await self._write(
             """INSERT INTO posts (job_id, track_idx, user_id, status, created_at)
                VALUES (?, ?, ?, ?, ?) ON CONFLICT(job_id) DO NOTHING""",
-            (job_id, track_idx, user_id, PostStatus.PENDING, _now()),
+            (job_id, track_idx, user_id, status, _now()),
         )
         post = await self.post_for_job(job_id)
         assert post is not None
@@ -429,6 +433,96 @@ class Store:
             return None
         await self._write("DELETE FROM posts WHERE id = ?", (post_id,))
         return post
+
+    # --- moderation: held posts, reports, bans, the operators' messages ---
+
+    async def move_post(self, post_id: int, was: PostStatus, now: PostStatus) -> bool:
+        """Change a post's status only if it still is ``was``; True if it changed. An
+        operator's decision lands once, however often it is tapped."""
+        changed = await self._write(
+            "UPDATE posts SET status = ?, attempts = 0 WHERE id = ? AND status = ?",
+            (now, post_id, was),
+        )
+        return changed > 0
+
+    async def hide_post(self, post_id: int) -> bool:
+        """A posted post taken down: hidden, no channel message any more."""
+        changed = await self._write(
+            "UPDATE posts SET status = ?, channel_message_id = NULL WHERE id = ? AND status = ?",
+            (PostStatus.HIDDEN, post_id, PostStatus.POSTED),
+        )
+        return changed > 0
+
+    async def add_report(self, post_id: int, reporter: str) -> int | None:
+        """Record one report of a post; the post's report count after it, or None if this
+        reporter had reported it already."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                """INSERT INTO reports (post_id, reporter, created_at) VALUES (?, ?, ?)
+                   ON CONFLICT(post_id, reporter) DO NOTHING""",
+                (post_id, reporter, _now()),
+            )
+            if cursor.rowcount == 0:
+                return None
+            async with db.execute(
+                "SELECT COUNT(*) FROM reports WHERE post_id = ?", (post_id,)
+            ) as counted:
+                (count,) = await counted.fetchone()  # type: ignore[misc]
+            return int(count)
+
+    async def ban(self, user_id: int, banned_by: int) -> bool:
+        """True if the person was not banned before."""
+        changed = await self._write(
+            """INSERT INTO bans (user_id, banned_by, created_at) VALUES (?, ?, ?)
+               ON CONFLICT(user_id) DO NOTHING""",
+            (user_id, banned_by, _now()),
+        )
+        return changed > 0
+
+    async def unban(self, user_id: int) -> bool:
+        return await self._write("DELETE FROM bans WHERE user_id = ?", (user_id,)) > 0
+
+    async def is_banned(self, user_id: int) -> bool:
+        return await self._one("SELECT 1 FROM bans WHERE user_id = ?", (user_id,)) is not None
+
+    async def cancel_queued(self, user_id: int) -> list[Job]:
+        """End every job of the person still waiting in line; returns them."""
+        async with self._transaction() as db:
+            async with db.execute(
+                "SELECT * FROM jobs WHERE user_id = ? AND status = ?", (user_id, JobStatus.QUEUED)
+            ) as cursor:
+                jobs = [_job(row) for row in await cursor.fetchall()]
+            await db.execute(
+                "UPDATE jobs SET status = ?, updated_at = ? WHERE user_id = ? AND status = ?",
+                (JobStatus.CANCELLED, _now(), user_id, JobStatus.QUEUED),
+            )
+        return jobs
+
+    async def posts_of(self, user_id: int) -> list[Post]:
+        """Every post of the person, whatever its status."""
+        rows = await self._all("SELECT * FROM posts WHERE user_id = ? ORDER BY id", (user_id,))
+        return [_post(row) for row in rows]
+
+    async def add_review(self, post_id: int, chat_id: int, message_id: int, reason: str) -> None:
+        await self._write(
+            "INSERT INTO reviews (post_id, chat_id, message_id, reason) VALUES (?, ?, ?, ?)",
+            (post_id, chat_id, message_id, reason),
+        )
+
+    async def reviews_of(self, post_id: int) -> list[tuple[int, int, str]]:
+        """The operators' messages about a post, as (chat id, message id, reason)."""
+        rows = await self._all(
+            "SELECT chat_id, message_id, reason FROM reviews WHERE post_id = ?", (post_id,)
+        )
+        return [(int(r["chat_id"]), int(r["message_id"]), str(r["reason"])) for r in rows]
+
+    async def unsent_reviews(self) -> list[Post]:
+        """Held posts whose operators' message never went out (a refusal, a restart)."""
+        rows = await self._all(
+            f"""SELECT * FROM posts p WHERE p.status IN {_in(HELD)}
+                AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.post_id = p.id) ORDER BY p.id"""
+        )
+        return [_post(row) for row in rows]
 
     # --- privacy and retention ---
 

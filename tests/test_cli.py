@@ -32,6 +32,7 @@ def tiny_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     assert "noise" in result.stderr
     env = dict(line.split("=", 1) for line in result.stdout.splitlines())
     assert Path(env["IMMU_CAPTION_MODEL"]).is_dir() and Path(env["IMMU_MUSIC_MODEL"]).is_dir()
+    assert Path(env["IMMU_SAFETY_MODEL"]).is_dir()  # the photo classifier of moderation=auto
     return env
 
 

@@ -36,9 +36,10 @@ async def test_a_post_carries_remix_and_make_your_own_links_and_plain_descriptio
     composer = FakeComposer(captions=("a sunset over the sea", "sun", "sky"))
     bot = await start_bot(composer)
     post = await _post(bot, tg.user(42, "Ann"), track=1)
-    assert [(b["text"], b["url"]) for b in buttons(post)] == [
+    assert [(b["text"], b.get("url") or b["callback_data"]) for b in buttons(post)] == [
         ("Remix this track", "https://t.me/immu_test_bot?start=remix-1"),
         ("Make your own", "https://t.me/immu_test_bot?start=make"),
+        ("Report", "report:1"),
     ]
     caption = post["caption"]
     assert caption.startswith(f"<b>{composer.description}</b>\nambient · serene")

@@ -25,6 +25,8 @@ def test_every_button_and_message_carries_words() -> None:
             keyboards.choices(lang, 1, ["jazz", "rock", "ambient"]),
             keyboards.link(lang, "https://t.me/x/1"),
             keyboards.forget(lang, 1),
+            keyboards.review(lang, 1),
+            keyboards.reported(lang, 1),
         ]
         for markup in markups:
             for row in markup.inline_keyboard:
@@ -45,6 +47,11 @@ def test_every_button_and_message_carries_words() -> None:
         (keyboards.DELETE, "del:1", ("1",)),
         (keyboards.FORGET, "forget:42", ("42",)),
         (keyboards.REMIX_PAYLOAD, "remix-3", ("3",)),
+        (keyboards.APPROVE, "approve:5", ("5",)),
+        (keyboards.REJECT, "reject:5", ("5",)),
+        (keyboards.RESTORE, "restore:5", ("5",)),
+        (keyboards.REMOVE, "remove:5", ("5",)),
+        (keyboards.REPORT, "report:5", ("5",)),
     ],
 )
 def test_callback_data_matches_its_action(pattern: re.Pattern[str], data: str, ids: tuple) -> None:  # type: ignore[type-arg]
@@ -55,11 +62,13 @@ def test_callback_data_matches_its_action(pattern: re.Pattern[str], data: str, i
 @pytest.mark.parametrize(
     "bad",
     ["", "pick:12", "pick:a:1", "pick:1:2:3", "pick:-1:0", "pick:¹²:0", "pick:٣:0",
-     "pick:12:0\n", "del:" + "9" * 13, "regen:", "drop:1", "x" * 65],
+     "pick:12:0\n", "del:" + "9" * 13, "regen:", "drop:1", "x" * 65, "approve:", "report:²",
+     "reject:1:2", "remove:" + "9" * 13, "restore:-1"],
 )  # fmt: skip
 def test_junk_callback_data_matches_no_action(bad: str) -> None:
     patterns = (keyboards.PICK, keyboards.REGENERATE, keyboards.CANCEL, keyboards.DELETE,
-                keyboards.FORGET)  # fmt: skip
+                keyboards.FORGET, keyboards.APPROVE, keyboards.REJECT, keyboards.RESTORE,
+                keyboards.REMOVE, keyboards.REPORT)  # fmt: skip
     assert not any(p.match(bad) for p in patterns)
 
 

@@ -153,6 +153,7 @@ class FakeTelegram:
         self.holds: list[CallHold] = []
         self.bot_is_channel_admin = True
         self.channel_exists = True
+        self.groups: dict[int, str] = {}  # group chats the bot is in: id -> title
         self._ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._lock = threading.Lock()
@@ -472,6 +473,8 @@ class FakeTelegram:
             return self._channel_chat() if self.channel_exists else None
         if text.lstrip("-").isdigit() and int(text) > 0:
             return {"id": int(text), "type": "private", "first_name": "User"}
+        if text.lstrip("-").isdigit() and int(text) in self.groups:
+            return {"id": int(text), "type": "supergroup", "title": self.groups[int(text)]}
         if text.lstrip("-").isdigit():  # any other negative id: a group the bot is in
             return self.group(int(text))
         return None

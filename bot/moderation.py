@@ -1,0 +1,143 @@
+"""What keeps the public feed clean before anything is composed: the photo filter and bans.
+
+``IMMU_MODERATION=auto`` screens each photo with an image classifier (``pipeline.safety``)
+in a thread, loaded once at start; the decision is logged with a hashed id, never the
+photo. Bans live in the store, so they survive restarts; admission refuses a banned
+person's photos (``bot.admission``), and ``/ban --purge`` also takes their posts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import TYPE_CHECKING
+
+from bot.chat import Answer, Chat, Person, uid
+from bot.feed import Feed, Removal
+from bot.posting import Posting
+from bot.review import Review
+from bot.settings import Settings
+from bot.texts import text
+from storage import Store
+
+if TYPE_CHECKING:
+    from pipeline.safety import SafetyClassifier
+
+log = logging.getLogger(__name__)
+
+USER_ID = re.compile(r"^[0-9]{1,15}\Z")  # a Telegram user id, ASCII digits, bounded
+PURGE = "--purge"
+
+
+class Moderation:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        feed: Feed,
+        chat: Chat,
+        posting: Posting,
+        review: Review,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.feed = feed
+        self.chat = chat
+        self.posting = posting
+        self.review = review
+        self._classifier: SafetyClassifier | None = None
+        self._screening = asyncio.Semaphore(settings.max_decodes)  # CPU threads, bounded
+
+    async def start(self) -> None:
+        """Load the photo classifier once, only when photos are screened."""
+        if self.settings.moderation != "auto":
+            return
+        # imported here: the classifier loads torch, which a bot without it never needs
+        from pipeline.device import pick_device
+        from pipeline.safety import SafetyClassifier
+
+        device = pick_device(self.settings.device)
+        self._classifier = await asyncio.to_thread(
+            SafetyClassifier, self.settings.safety_model, device=device
+        )
+        log.info("safety model loaded model=%s device=%s", self.settings.safety_model, device)
+
+    # --- the photo filter ---
+
+    async def allows(self, who: Person, photo: bytes) -> bool:
+        """False for a photo the classifier finds unsafe (the caller tells the person)."""
+        if self._classifier is None:
+            return True
+        async with self._screening:
+            score = await asyncio.to_thread(self._classifier.score, photo)
+        refused = score.unsafe >= self.settings.safety_threshold
+        log.info(
+            "photo screened user=%s label=%s score=%.3f verdict=%s",
+            uid(who.id), score.label, score.unsafe, "refused" if refused else "allowed",
+        )  # fmt: skip
+        return not refused
+
+    # --- bans ---
+
+    async def ban(self, who: Person, args: list[str]) -> Answer:
+        """/ban <id> [--purge]: no new photos or posts; queued jobs end; --purge takes
+        their posts out of the channel and the store."""
+        lang = await self.chat.meet(who)
+        if who.id not in self.settings.admin_ids:
+            return Answer(text(lang, "admin_only"))
+        target = _target(args)
+        if target is None or any(arg not in (PURGE, args[0]) for arg in args):
+            return Answer(text(lang, "ban_usage"))
+        fresh = await self.store.ban(target, who.id)
+        ended = await self.store.cancel_queued(target)
+        for job in ended:
+            owner_lang = await self.chat.language(target)
+            await self.chat.edit_or_say(
+                job.chat_id, job.status_message_id, text(owner_lang, "banned_queued")
+            )
+        removed = await self._purge(target) if PURGE in args else 0
+        log.info(
+            "banned user=%s by=%s jobs_ended=%d posts_removed=%d",
+            uid(target), uid(who.id), len(ended), removed,
+        )  # fmt: skip
+        key = "ban_done" if fresh else "ban_already"
+        return Answer(text(lang, key, user=target, jobs=len(ended), posts=removed))
+
+    async def unban(self, who: Person, args: list[str]) -> Answer:
+        """/unban <id>: the person may send photos again."""
+        lang = await self.chat.meet(who)
+        if who.id not in self.settings.admin_ids:
+            return Answer(text(lang, "admin_only"))
+        target = _target(args)
+        if target is None or len(args) != 1:
+            return Answer(text(lang, "ban_usage"))
+        lifted = await self.store.unban(target)
+        log.info("unbanned user=%s by=%s lifted=%s", uid(target), uid(who.id), lifted)
+        return Answer(text(lang, "unban_done" if lifted else "unban_none", user=target))
+
+    async def _purge(self, user_id: int) -> int:
+        """Every post of the person out of the channel and the store; returns how many.
+        A post the channel keeps public stays recorded, so a second /ban tries again."""
+        removed = 0
+        for post in await self.store.posts_of(user_id):
+            async with self.posting.lock(post.job_id):
+                current = await self.store.get_post(post.id)
+                if current is None:
+                    continue
+                removal = Removal.DELETED
+                if current.channel_message_id is not None:
+                    removal = await self.feed.remove(current.channel_message_id)
+                if removal == Removal.FAILED:
+                    continue
+                await self.review.close_all(post.id)
+                await self.store.delete_post(post.id, user_id)
+                removed += 1
+        return removed
+
+
+def _target(args: list[str]) -> int | None:
+    """The user id a /ban or /unban names: its first argument, digits only."""
+    if not args or not USER_ID.match(args[0]):
+        return None
+    return int(args[0])
