@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 from bot.texts import CATALOGUE
+from pipeline import Stage
+from pipeline.fake_composer import FakeComposer
 from tests.bot.conftest import StartBot
-from tests.bot.harness import keyboard_message, popups
-from tests.bot.inprocess import CHANNEL, job_of
+from tests.bot.harness import keyboard_message, popups, results, texts_to
+from tests.bot.inprocess import CHANNEL, PHOTO, job_of
 from tests.conftest import ROOT
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
 
@@ -69,3 +71,51 @@ async def test_forget_removes_posts_files_and_rows_and_backup_works_meanwhile(
     assert not ann_files.exists() and len(list(bob_files.iterdir())) == 7  # 3 MP3s, 3 PNGs, cover
     (bob_photo,) = bot.db("SELECT photo_path FROM jobs WHERE user_id = 43")[0]
     assert list((bot.data_dir / "photos").iterdir()) == [Path(bob_photo)]  # Bob's only
+
+
+def _files(data_dir: Path) -> list[Path]:
+    return [p for p in data_dir.rglob("*") if p.is_file() and "immu.db" not in p.name]
+
+
+async def test_forget_while_composing_leaves_no_row_no_file_and_no_message(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    composer = FakeComposer()
+    gate = composer.hold(Stage.MUSIC)
+    bot = await start_bot(composer)
+    ann = tg.user(42, "Ann")
+    tg.send_photo(ann, PHOTO)
+    await gate.reached()
+    message = tg.send_text(ann, "/forget")
+    tg.tap(ann, message, "forget:42")
+    await bot.until(lambda: EN["forgotten"] in popups(tg), "forgotten")
+    gate.release()  # the composition comes back for a job that no longer exists
+    await bot.settled()
+    assert bot.db("SELECT COUNT(*) FROM jobs WHERE user_id = 42") == [(0,)]
+    assert bot.db("SELECT COUNT(*) FROM users WHERE id = 42") == [(0,)]
+    assert not (bot.data_dir / "jobs" / "1").exists()
+    marker_photo = bot.db("SELECT photo_path FROM jobs")[0][0]
+    assert [p for p in _files(bot.data_dir) if p.parent.name != "2"] == [Path(marker_photo)]
+    assert EN["storage_failed"] not in texts_to(tg, 42) and results(tg, 42) == []
+
+
+async def test_a_strangers_remix_keeps_no_copy_of_a_forgotten_photo(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    composer = FakeComposer()
+    bot = await start_bot(composer)
+    ann, rex = tg.user(42, "Ann"), tg.user(60, "Rex")
+    result = await bot.deliver(ann)
+    tg.tap(ann, result, f"pick:{job_of(result)}:0")
+    await bot.until(lambda: EN["posted"] in popups(tg), "posted")
+    tg.send_text(rex, "/start remix-1")
+    remix = await bot.result_for(60)
+    (rex_photo,) = bot.db("SELECT photo_path FROM jobs WHERE user_id = 60")[0]
+    (ann_photo,) = bot.db("SELECT photo_path FROM jobs WHERE user_id = 42")[0]
+    assert rex_photo != ann_photo  # a copy of its own: Ann's retention never breaks it
+    tg.tap(ann, result, "forget:42")
+    await bot.until(lambda: EN["forgotten"] in popups(tg), "forgotten")
+    assert not Path(rex_photo).exists() and not Path(ann_photo).exists()
+    assert bot.db("SELECT cover_path FROM jobs WHERE user_id = 60") == [(None,)]
+    assert job_of(remix) == 2  # Rex keeps his tracks; only Ann's photo went
+    assert len(list((bot.data_dir / "jobs" / "2").glob("*.mp3"))) == 3
