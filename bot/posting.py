@@ -191,11 +191,13 @@ class Posting:
             log.warning("channel post unconfirmed post=%d; the person decides", post.id)
             await self.store.set_post_status(post.id, PostStatus.UNKNOWN)
             return PostStatus.UNKNOWN
-        except BadRequest as exc:  # the same request would be refused again
-            log.error("channel post refused post=%d job=%d reason=%s", post.id, job.id, exc)
-            await self.store.set_post_status(post.id, PostStatus.FAILED)
-            return PostStatus.FAILED
-        except TelegramError as exc:  # an outage, no rights yet, rate limits: try again later
+        except TelegramError as exc:
+            if isinstance(exc, BadRequest) and not _operator_can_fix(exc):
+                # a wrong file, a caption Telegram refuses, no such chat: again would fail
+                log.error("channel post refused post=%d job=%d reason=%s", post.id, job.id, exc)
+                await self.store.set_post_status(post.id, PostStatus.FAILED)
+                return PostStatus.FAILED
+            # an outage, rights not granted yet, rate limits: try again later
             if attempt >= self.max_attempts:
                 log.error(
                     "channel post gave up post=%d attempts=%d reason=%s", post.id, attempt, exc
@@ -216,3 +218,10 @@ class Posting:
             except TelegramError as exc:
                 log.info("keyboard not replaced job=%d reason=%s", job.id, exc)
         return PostStatus.POSTED
+
+
+def _operator_can_fix(error: BadRequest) -> bool:
+    """Telegram answers 400 when the bot lacks rights in the channel: an operator grants
+    them, and the post goes out then."""
+    reason = str(error).lower()
+    return any(words in reason for words in ("rights", "administrator", "not a member"))

@@ -172,6 +172,7 @@ async def test_a_failed_compose_is_tried_again_and_delivered_once(
     result = await bot.deliver(tg.user(42, "Ann"))
     job = job_of(result)
     assert composer.job_ids == [job, job]
+    await bot.until(lambda: bot.job_statuses() == ["delivered"], "recorded as delivered")
     assert bot.db("SELECT status, attempts FROM jobs") == [("delivered", 2)]
     assert len(tg.calls_to("sendAudio", chat_id=42)) == 3
 

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from pipeline.composition import ComposeOptions, Progress, Stage
+from pipeline.encoder import Encoder
 from pipeline.errors import ModelLoadError, PhotoError
 
 
@@ -67,7 +68,7 @@ def test_the_same_seed_gives_the_same_music(tiny_pipeline, photo_bytes) -> None:
 
 def test_the_channel_video_has_the_track_length(tiny_pipeline, photo_bytes) -> None:  # type: ignore[no-untyped-def]
     composition = tiny_pipeline.compose(photo_bytes)
-    mp4 = tiny_pipeline.video(composition.tracks[0].mp3, composition.cover_jpeg)
+    mp4 = Encoder().mp4(composition.tracks[0].mp3, cover_jpeg=composition.cover_jpeg)
     with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
         f.write(mp4)
         f.flush()
