@@ -56,6 +56,7 @@ class PipelineConfig:
     brief_mode: str = "text"  # "vision": the photo goes to the chat model too
     duration_s: float = 5.0
     batch_jobs: int = 1  # jobs whose tracks may share one diffusion call
+    ffmpeg: str = "ffmpeg"  # the ffmpeg binary: a name on the PATH or a path
 
 
 def _noop(_: Progress) -> None:
@@ -96,7 +97,7 @@ class Pipeline:
             self.generator.render, max_jobs=config.batch_jobs, gpu=self._gpu
         )
         self.audio = AudioRenderer(device=self.device, n_iter=config.griffin_lim_iters)
-        self.encoder = Encoder()
+        self.encoder = Encoder(config.ffmpeg)
         self._encode_pool = ThreadPoolExecutor(N_TRACKS, thread_name_prefix="immu-encode")
         log.info(
             "pipeline loaded device=%s seconds=%.1f", self.device, time.perf_counter() - started

@@ -118,13 +118,13 @@ def start_workers(
 class RayComposer:
     """The bot's side: picks the least busy live worker and retries lost jobs elsewhere."""
 
-    def __init__(self, *, address: str, max_attempts: int = 3) -> None:
+    def __init__(self, *, address: str, max_attempts: int = 3, ffmpeg: str = "ffmpeg") -> None:
         self.address = address
         self.max_attempts = max_attempts
         self._actors: dict[str, Any] = {}
         self._busy: dict[str, int] = {}
         self._discovered = 0.0
-        self._encoder = Encoder()
+        self._encoder = Encoder(ffmpeg)  # the channel's videos are made on the bot's host
 
     async def start(self) -> None:
         import ray
