@@ -56,14 +56,22 @@ def project_dependencies() -> list[str]:
 
 
 def read_freeze(path: Path) -> list[str]:
-    """Requirements from a ``pip freeze`` file: ``name==version`` lines; editables skipped."""
+    """``name==version`` pins from a ``pip freeze`` file; editables and URLs skipped.
+
+    A local label goes (``torch==2.6.0+cu124`` -> ``torch==2.6.0``): indexes carry the
+    release, and ``==2.6.0`` still matches the host's build.
+    """
     lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
     return [
-        line for line in lines if line and not line.startswith(("-", "git+")) and " @ " not in line
+        line.split("+")[0]
+        for line in lines
+        if "==" in line and not line.startswith("-") and " @ " not in line
     ]
 
 
-def resolve(requirements: list[str], target: list[str], report: Path) -> dict[str, str]:
+def resolve(
+    requirements: list[str], target: list[str], report: Path, constraints: Path | None = None
+) -> dict[str, str]:
     """pip's resolver for the host's Python and platform, without installing: name -> version."""
     python_version, platforms = target[0], target[1:]
     with tempfile.TemporaryDirectory(prefix="immu-resolve-") as tmp:
@@ -71,6 +79,7 @@ def resolve(requirements: list[str], target: list[str], report: Path) -> dict[st
             sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed",
             "--only-binary=:all:", "--python-version", python_version,
             *[arg for platform in platforms for arg in ("--platform", platform)],
+            *(["--constraint", str(constraints)] if constraints else []),
             "--target", tmp, "--report", str(report), *requirements,
         ]  # fmt: skip
         subprocess.run(command, check=True)
@@ -113,20 +122,30 @@ def main() -> int:
     parser.add_argument("--max-mb", type=float, default=MAX_MB, help="fail above this size")
     args = parser.parse_args()
     target = [args.python_version, *(args.platform or PLATFORMS)]
-    have = list(args.have) + (read_freeze(args.have_from) if args.have_from else [])
+    have = list(args.have)
+    # the host's exact versions constrain whatever the resolution touches; the rest of
+    # its packages (often hundreds, some without wheels) stay out of it
+    frozen = read_freeze(args.have_from) if args.have_from else []
     # the host's own packages are what they are: IMMU's ranges for them do not apply
-    had = {canonical(requirement_name(r)) for r in have}
+    had = {canonical(requirement_name(r)) for r in have + frozen}
     needs = [
         r for r in project_dependencies() + KIT_NEEDS if canonical(requirement_name(r)) not in had
     ]
     args.dest.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory(prefix="immu-wheels-") as tmp:
+        constraints = Path(tmp, "host-constraints.txt") if frozen else None
+        if constraints:
+            constraints.write_text("\n".join(frozen) + "\n")
         print(f"resolving what the host has (Python {target[0]}, {', '.join(target[1:])})")
-        host = resolve(have, target, Path(tmp, "host.json"))
+        host = resolve(have, target, Path(tmp, "host.json"), constraints)
         print(f"resolving IMMU and the kit with it: {len(host)} host packages")
-        everything = resolve(have + needs, target, Path(tmp, "all.json"))
-    wanted = {name: version for name, version in everything.items() if name not in host}
+        everything = resolve(have + needs, target, Path(tmp, "all.json"), constraints)
+    wanted = {
+        name: version
+        for name, version in everything.items()
+        if name not in host and name not in had
+    }
     pins = [f"{name}=={version}" for name, version in sorted(wanted.items())]
     print(f"downloading {len(pins)} wheels into {args.dest}")
     download(pins, args.dest, target)
