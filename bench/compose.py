@@ -61,6 +61,35 @@ def upload_seconds(composition: Composition) -> float:
         tg.stop()
 
 
+def measure(
+    pipeline: Pipeline, photo: bytes, runs: int, warmup: bool = True
+) -> tuple[dict[str, float], float | None]:
+    """Median seconds of each stage, of the composition alone (``compose``) and with the
+    upload (``total``) over ``runs`` compositions, and the GPU memory peak in GiB (None
+    on a CPU)."""
+    cuda = pipeline.device.startswith("cuda")
+    if warmup:
+        pipeline.compose(photo, ComposeOptions(seed=0))  # warm-up: kernels, caches, allocator
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    measured = []
+    for i in range(runs):
+        t0 = time.perf_counter()
+        composition = pipeline.compose(photo, ComposeOptions(seed=i + 1))
+        total = time.perf_counter() - t0
+        upload = upload_seconds(composition)
+        measured.append(
+            {**composition.seconds, "compose": total, "upload": upload, "total": total + upload}
+        )
+    medians = {
+        key: statistics.median(r.get(key, 0.0) for r in measured)
+        for key in (*STAGES, "compose", "total")
+    }
+    peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else None
+    return medians, peak
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -120,19 +149,7 @@ def main() -> None:
         started = time.perf_counter()
         pipeline = Pipeline(config)
         load_s = time.perf_counter() - started
-        photo = args.photo.read_bytes()
-        if not args.no_warmup:
-            pipeline.compose(photo, ComposeOptions(seed=0))  # warm-up: kernels, caches, allocator
-        runs = []
-        for i in range(args.runs):
-            if pipeline.device.startswith("cuda"):
-                torch.cuda.synchronize()
-                torch.cuda.reset_peak_memory_stats()
-            t0 = time.perf_counter()
-            composition = pipeline.compose(photo, ComposeOptions(seed=i + 1))
-            total = time.perf_counter() - t0
-            upload = upload_seconds(composition)
-            runs.append({**composition.seconds, "upload": upload, "total": total + upload})
+        medians, peak = measure(pipeline, args.photo.read_bytes(), args.runs, not args.no_warmup)
 
     device = pipeline.device
     name = (
@@ -147,16 +164,16 @@ def main() -> None:
     )
     warm = "no warm-up" if args.no_warmup else "after one warm-up"
     print(f"runs: {args.runs} ({warm}); model load: {load_s:.1f} s")
-    total = statistics.median(r["total"] for r in runs)
+    total = medians["total"]
     print(f"{'stage':<13}{'median s':>10}{'share':>8}")
     for stage in STAGES:
-        value = statistics.median(r.get(stage, 0.0) for r in runs)
+        value = medians[stage]
         print(f"{LABELS.get(stage, stage):<13}{value:>10.3f}{value / total:>8.1%}")
     print(f"{'total':<13}{total:>10.3f}{1:>8.0%}")
     print("(the brief is the offline one here; a chat model's call is extra, and separate)")
     print(f"per track: {total / 3:.3f} s")
-    if device.startswith("cuda"):
-        print(f"GPU memory peak: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+    if peak is not None:
+        print(f"GPU memory peak: {peak:.2f} GiB")
 
 
 if __name__ == "__main__":

@@ -96,7 +96,9 @@ def timed(device: str, fn: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def time_immu(music: str, device: str, dtype: torch.dtype, steps: int, n_iter: int) -> float:
+def time_immu(
+    music: str, device: str, dtype: torch.dtype, steps: int, n_iter: int, warmup: bool = True
+) -> float:
     """(a) batched prompts and CFG, half precision on a GPU, Griffin-Lim batched there."""
     ours = SpectrogramGenerator(
         music, device=device, dtype=dtype, steps=steps, guidance=7.0, scheduler="dpm++"
@@ -106,11 +108,12 @@ def time_immu(music: str, device: str, dtype: torch.dtype, steps: int, n_iter: i
     def immu() -> None:
         renderer.render(ours.render(PROMPTS, SEEDS))
 
-    immu()  # warm-up, as the bot pays it at start-up
+    if warmup:
+        immu()  # as the bot pays it at start-up
     return timed(device, immu)
 
 
-def time_naive(music: str, device: str, steps: int, n_iter: int) -> float:
+def time_naive(music: str, device: str, steps: int, n_iter: int, warmup: bool = True) -> float:
     """(b) fp32, one prompt per call, Griffin-Lim on the CPU one clip at a time."""
     naive = SpectrogramGenerator(
         music, device=device, dtype=torch.float32, steps=steps, guidance=7.0
@@ -121,8 +124,57 @@ def time_naive(music: str, device: str, steps: int, n_iter: int) -> float:
             image = naive.render([prompt], [seed])[0]
             audio_from_images([image], device="cpu", n_iter=n_iter)
 
-    copied()
+    if warmup:
+        copied()
     return timed(device, copied)
+
+
+def time_musicgen(
+    tiny: bool, device: str, dtype: torch.dtype, tokens: int, warmup: bool = True
+) -> float:
+    """(c) MusicGen-small, the three prompts in one batch with its default CFG."""
+    model = musicgen(_MUSICGEN_TINY if tiny else _MUSICGEN_FULL, device, dtype)
+    ids = torch.randint(0, 32000, (len(PROMPTS), 20), device=device)  # ~20 T5 tokens each
+
+    def mozart() -> None:
+        with torch.inference_mode():
+            model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=True,
+                guidance_scale=3.0,
+                max_new_tokens=tokens,
+            )
+
+    if warmup:
+        mozart()
+    return timed(device, mozart)
+
+
+def run_peers(
+    music: str,
+    device: str,
+    *,
+    tiny: bool,
+    steps: int,
+    naive_steps: int,
+    n_iter: int,
+    tokens: int,
+    warmup: bool = True,
+) -> dict[str, float]:
+    """Seconds for the same three clips by (a) IMMU, (b) the naive path, (c) MusicGen,
+    each after one warm-up call unless ``warmup`` is False."""
+    dtype = pick_dtype(device)
+    seconds = {"immu": time_immu(music, device, dtype, steps, n_iter, warmup)}
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    seconds["naive"] = time_naive(music, device, naive_steps, n_iter, warmup)
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    seconds["musicgen"] = time_musicgen(tiny, device, dtype, tokens, warmup)
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    return seconds
 
 
 def main() -> None:
@@ -139,35 +191,18 @@ def main() -> None:
     setup_logging("WARNING")
     device = pick_device(args.device)
     dtype = pick_dtype(device)
-    n_iter = args.griffin_lim_iters
 
     with tempfile.TemporaryDirectory(prefix="immu-peers-") as tmp:
         env = write_tiny_models(Path(tmp)) if args.tiny else write_full_size_models(Path(tmp))
-        music = env["IMMU_MUSIC_MODEL"]
-
-        immu_s = time_immu(music, device, dtype, args.steps, n_iter)
-        if device.startswith("cuda"):
-            torch.cuda.empty_cache()
-        naive_s = time_naive(music, device, args.naive_steps, n_iter)
-        if device.startswith("cuda"):
-            torch.cuda.empty_cache()
-
-    # (c) MusicGen-small, the three prompts in one batch with its default CFG
-    model = musicgen(_MUSICGEN_TINY if args.tiny else _MUSICGEN_FULL, device, dtype)
-    ids = torch.randint(0, 32000, (len(PROMPTS), 20), device=device)  # ~20 T5 tokens each
-
-    def mozart() -> None:
-        with torch.inference_mode():
-            model.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                do_sample=True,
-                guidance_scale=3.0,
-                max_new_tokens=args.musicgen_tokens,
-            )
-
-    mozart()
-    musicgen_s = timed(device, mozart)
+        seconds = run_peers(
+            env["IMMU_MUSIC_MODEL"],
+            device,
+            tiny=args.tiny,
+            steps=args.steps,
+            naive_steps=args.naive_steps,
+            n_iter=args.griffin_lim_iters,
+            tokens=args.musicgen_tokens,
+        )
 
     name = (
         torch.cuda.get_device_name()
@@ -178,12 +213,12 @@ def main() -> None:
     print(f"device: {name}; {sizes}; three ~5 s clips, the same prompts, after one warm-up")
     print(f"{'path':<58}{'seconds':>9}{'vs IMMU':>9}")
     rows = [
-        (f"(a) IMMU: batched, {dtype}, DPM++ {args.steps} steps, GL on {device}", immu_s),
-        (f"(b) naive Riffusion: fp32, one by one, {args.naive_steps} steps, GL on CPU", naive_s),
-        (f"(c) MusicGen-small: {args.musicgen_tokens} tokens, batched, CFG 3", musicgen_s),
+        (f"(a) IMMU: batched, {dtype}, DPM++ {args.steps} steps, GL on {device}", "immu"),
+        (f"(b) naive Riffusion: fp32, one by one, {args.naive_steps} steps, GL on CPU", "naive"),
+        (f"(c) MusicGen-small: {args.musicgen_tokens} tokens, batched, CFG 3", "musicgen"),
     ]
-    for label, seconds in rows:
-        print(f"{label:<58}{seconds:>9.2f}{seconds / immu_s:>8.1f}x")
+    for label, key in rows:
+        print(f"{label:<58}{seconds[key]:>9.2f}{seconds[key] / seconds['immu']:>8.1f}x")
 
 
 if __name__ == "__main__":

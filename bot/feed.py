@@ -129,7 +129,8 @@ class Feed:
             # the encoder's module loads torch, which a bot on Ray workers never needs.
             from pipeline.encoder import Encoder
 
-            video = await asyncio.to_thread(Encoder().mp4, mp3, cover_jpeg=cover)
+            encoder = Encoder(self.settings.ffmpeg)
+            video = await asyncio.to_thread(encoder.mp4, mp3, cover_jpeg=cover)
             return await self.bot.send_video(
                 chat,
                 video=InputFile(video, filename=f"immu-{job.id}.mp4"),

@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     )
     lanes: int = Field(8, ge=1, le=256)
     batch_jobs: int = Field(1, ge=1, le=16)
+    ffmpeg: str = Field("ffmpeg", min_length=1)
     metrics_port: int = Field(0, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
@@ -120,6 +121,7 @@ class Settings(BaseSettings):
             brief_mode=self.brief_mode,
             duration_s=self.duration_s,
             batch_jobs=self.batch_jobs,
+            ffmpeg=self.ffmpeg,
         )
 
     def secrets(self) -> list[str]:

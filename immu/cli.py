@@ -199,7 +199,7 @@ def _compose(args: argparse.Namespace, settings: object) -> int:
     return 0
 
 
-def _decode_audio(path: Path, start: float, seconds: float) -> object:
+def _decode_audio(path: Path, start: float, seconds: float, binary: str) -> object:
     import ffmpeg
     import numpy as np
 
@@ -209,10 +209,15 @@ def _decode_audio(path: Path, start: float, seconds: float) -> object:
         raw, _ = (
             ffmpeg.input(str(path), ss=start, t=seconds)
             .output("pipe:", format="f32le", ac=1, ar=SAMPLE_RATE)
-            .run(capture_stdout=True, capture_stderr=True)
+            .run(cmd=binary, capture_stdout=True, capture_stderr=True)
         )
     except ffmpeg.Error as exc:
         raise CliError(f"{path} is not audio that ffmpeg can read") from exc
+    except OSError as exc:  # not there, not executable
+        raise CliError(
+            f"ffmpeg cannot be run as {binary!r}: install ffmpeg or set IMMU_FFMPEG to its path",
+            EXIT_FAILED,
+        ) from exc
     audio = np.frombuffer(raw, dtype=np.float32)
     if audio.size == 0:
         raise CliError(f"{path} has no audio after {start} s")
@@ -220,10 +225,12 @@ def _decode_audio(path: Path, start: float, seconds: float) -> object:
 
 
 def _audio_to_image(args: argparse.Namespace, settings: object) -> int:
+    from immu.settings import Settings
     from pipeline.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, image_from_audio
 
+    assert isinstance(settings, Settings)
     _read_input(args.audio)
-    audio = _decode_audio(args.audio, args.start, CLIP_SAMPLES / SAMPLE_RATE)
+    audio = _decode_audio(args.audio, args.start, CLIP_SAMPLES / SAMPLE_RATE, settings.ffmpeg)
     image_from_audio(audio).save(args.image)  # type: ignore[arg-type]
     print(f"wrote {args.image}")
     return 0

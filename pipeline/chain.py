@@ -75,7 +75,7 @@ class Pipeline:
             self.generator.render, max_jobs=config.batch_jobs, gpu=self._gpu
         )
         self.audio = AudioRenderer(device=self.device, n_iter=config.griffin_lim_iters)
-        self.encoder = Encoder()
+        self.encoder = Encoder(config.ffmpeg)
         self._encode_pool = ThreadPoolExecutor(N_TRACKS, thread_name_prefix="immu-encode")
         log.info(
             "pipeline loaded device=%s seconds=%.1f", self.device, time.perf_counter() - started

@@ -24,3 +24,4 @@ class PipelineConfig:
     brief_mode: str = "text"  # "vision": the photo goes to the chat model too
     duration_s: float = 5.0
     batch_jobs: int = 1  # jobs whose tracks may share one diffusion call
+    ffmpeg: str = "ffmpeg"  # the ffmpeg binary: a name on the PATH or a path

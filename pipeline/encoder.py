@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 MP3_BITRATE = "192k"
 AAC_BITRATE = "192k"
+FFMPEG = "ffmpeg"  # the binary on the PATH, unless the operator names another
 
 
 def wav_bytes(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
@@ -32,17 +33,39 @@ def wav_bytes(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
     return out.getvalue()
 
 
-def probe_duration(path: Path | str) -> float:
-    """Seconds of audio in a file, as ffprobe reads it."""
+def probe_duration(path: Path | str, *, binary: str = FFMPEG) -> float:
+    """Seconds of audio in a file: its decoded samples, counted.
+
+    ffmpeg alone, not ffprobe: a static ffmpeg (imageio-ffmpeg's) comes without ffprobe.
+    """
     try:
-        info = ffmpeg.probe(str(path))
+        pcm, _ = (
+            ffmpeg.input(str(path))
+            .output("pipe:", format="s16le", ac=1, ar=SAMPLE_RATE)
+            .run(cmd=binary, capture_stdout=True, capture_stderr=True)
+        )
     except ffmpeg.Error as exc:
-        raise EncodeError("ffprobe cannot read the audio") from exc
-    return float(info["format"]["duration"])
+        raise EncodeError("ffmpeg cannot read the audio") from exc
+    except OSError as exc:
+        raise EncodeError(_missing(binary)) from exc
+    return len(pcm) / 2 / SAMPLE_RATE
+
+
+def _missing(binary: str) -> str:
+    return (
+        f"ffmpeg cannot be run as {binary!r}: install ffmpeg (apt-get install ffmpeg) "
+        "or set IMMU_FFMPEG to the path of an ffmpeg binary"
+    )
 
 
 class Encoder:
-    """ffmpeg encodes. Inputs are always ours: a WAV we wrote and a JPEG Pillow wrote."""
+    """ffmpeg encodes. Inputs are always ours: a WAV we wrote and a JPEG Pillow wrote.
+
+    ``binary`` is the ffmpeg to run: a name on the PATH or a path (IMMU_FFMPEG).
+    """
+
+    def __init__(self, binary: str = FFMPEG) -> None:
+        self.binary = binary
 
     def mp3(self, audio: np.ndarray, *, cover_jpeg: bytes, title: str, genre: str) -> bytes:
         with tempfile.TemporaryDirectory(prefix="immu-enc-") as tmp:
@@ -74,7 +97,7 @@ class Encoder:
             audio, cover, out = Path(tmp, "in.mp3"), Path(tmp, "cover.jpg"), Path(tmp, "out.mp4")
             audio.write_bytes(mp3)
             cover.write_bytes(cover_jpeg)
-            seconds = probe_duration(audio)
+            seconds = probe_duration(audio, binary=self.binary)
             stream = ffmpeg.output(
                 ffmpeg.input(str(cover), loop=1, framerate=2, t=seconds).video,
                 ffmpeg.input(str(audio)).audio,
@@ -90,12 +113,11 @@ class Encoder:
             self._run(stream)
             return out.read_bytes()
 
-    @staticmethod
-    def _run(stream: ffmpeg.nodes.OutputStream) -> None:
+    def _run(self, stream: ffmpeg.nodes.OutputStream) -> None:
         try:
-            stream.run(quiet=True, overwrite_output=True)
+            stream.run(cmd=self.binary, quiet=True, overwrite_output=True)
         except ffmpeg.Error as exc:
             tail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:]
             raise EncodeError(f"ffmpeg failed: {' '.join(tail) or exc}") from exc
-        except FileNotFoundError as exc:
-            raise EncodeError("ffmpeg is not installed (apt-get install ffmpeg)") from exc
+        except OSError as exc:  # not there, not executable, not a program
+            raise EncodeError(_missing(self.binary)) from exc

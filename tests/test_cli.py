@@ -130,3 +130,16 @@ def test_models_download_fails_clearly_offline(tmp_path: Path) -> None:
 def test_an_invalid_setting_is_named(tmp_path: Path) -> None:
     result = _immu("compose", str(EXAMPLE_PHOTO), env={"IMMU_STEPS": "many"})
     assert result.returncode == 2 and "STEPS" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_missing_ffmpeg_is_named_with_its_setting(tmp_path: Path) -> None:
+    from pipeline.encoder import wav_bytes
+
+    wav = tmp_path / "tone.wav"
+    wav.write_bytes(wav_bytes(__import__("numpy").zeros(44_100)))
+    missing = str(tmp_path / "no-such-ffmpeg")
+    result = _immu(
+        "audio-to-image", str(wav), str(tmp_path / "x.png"), env={"IMMU_FFMPEG": missing}
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert missing in result.stderr and "IMMU_FFMPEG" in result.stderr

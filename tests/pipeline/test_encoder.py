@@ -1,0 +1,96 @@
+"""The encoder runs the ffmpeg it is given (IMMU_FFMPEG), or says clearly that it cannot."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.encoder import Encoder, probe_duration
+from pipeline.errors import EncodeError
+from pipeline.spectrogram import SAMPLE_RATE
+
+TONE = (0.5 * np.sin(2 * np.pi * 440 * np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE)).astype(np.float32)
+
+
+def _real_ffmpeg() -> str:
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")  # a host without ffmpeg
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+@pytest.fixture()
+def recording_ffmpeg(tmp_path: Path) -> tuple[str, Path]:
+    """An ffmpeg at a path of our choosing that notes each call, then runs the real one."""
+    calls = tmp_path / "calls.txt"
+    wrapper = tmp_path / "bin" / "my-ffmpeg"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> "{calls}"\nexec "{_real_ffmpeg()}" "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper), calls
+
+
+@pytest.mark.parametrize("kind", ["missing", "a directory", "not a program"])
+def test_an_unusable_ffmpeg_path_is_one_clear_error(tmp_path: Path, kind: str) -> None:
+    binary = {
+        "missing": tmp_path / "nowhere" / "ffmpeg",
+        "a directory": tmp_path,
+        "not a program": tmp_path / "notes.txt",
+    }[kind]
+    (tmp_path / "notes.txt").write_text("not ffmpeg")
+    with pytest.raises(EncodeError) as caught:
+        Encoder(str(binary)).mp3(TONE, cover_jpeg=b"", title="t", genre="g")
+    message = str(caught.value)
+    assert str(binary) in message and "IMMU_FFMPEG" in message
+    with pytest.raises(EncodeError, match="IMMU_FFMPEG"):
+        probe_duration(tmp_path / "x.mp3", binary=str(binary))
+
+
+@pytest.fixture()
+def cover(photo_bytes: bytes) -> bytes:
+    from pipeline.photo import clean_jpeg, load_photo
+
+    return clean_jpeg(load_photo(photo_bytes))
+
+
+def test_the_configured_ffmpeg_is_the_one_that_runs(
+    recording_ffmpeg: tuple[str, Path], cover: bytes
+) -> None:
+    binary, calls = recording_ffmpeg
+    encoder = Encoder(binary)
+    mp3 = encoder.mp3(TONE, cover_jpeg=cover, title="IMMU 1 - jazz", genre="jazz")
+    assert mp3[:3] == b"ID3"
+    mp4 = encoder.mp4(mp3, cover_jpeg=cover)
+    assert mp4[4:8] == b"ftyp"
+    # the MP3, then the MP4's duration read and its encode: all through our binary
+    assert len(calls.read_text().splitlines()) == 3
+
+
+def test_the_duration_comes_from_ffmpeg_alone(
+    recording_ffmpeg: tuple[str, Path], tmp_path: Path, cover: bytes
+) -> None:
+    binary, _ = recording_ffmpeg
+    mp3 = tmp_path / "tone.mp3"
+    mp3.write_bytes(Encoder(binary).mp3(TONE, cover_jpeg=cover, title="t", genre="g"))
+    assert probe_duration(mp3, binary=binary) == pytest.approx(2.0, abs=0.06)
+
+
+def test_the_setting_reaches_the_pipeline(
+    recording_ffmpeg: tuple[str, Path], tiny_config, photo_bytes: bytes, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from immu.settings import Settings
+
+    from pipeline.chain import Pipeline
+
+    binary, calls = recording_ffmpeg
+    monkeypatch.setenv("IMMU_FFMPEG", binary)
+    assert Settings().pipeline_config().ffmpeg == binary
+    pipeline = Pipeline(dataclasses.replace(tiny_config, ffmpeg=binary))
+    composition = pipeline.compose(photo_bytes)
+    assert all(track.mp3[:3] == b"ID3" for track in composition.tracks)
+    assert len(calls.read_text().splitlines()) == 3  # one encode per track
