@@ -225,7 +225,7 @@ def _decode_audio(path: Path, start: float, seconds: float, binary: str) -> obje
 
 
 def _audio_to_image(args: argparse.Namespace, settings: object) -> int:
-    from immu.settings import Settings
+    from bot.settings import Settings
     from pipeline.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, image_from_audio
 
     assert isinstance(settings, Settings)

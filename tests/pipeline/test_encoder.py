@@ -83,8 +83,7 @@ def test_the_duration_comes_from_ffmpeg_alone(
 def test_the_setting_reaches_the_pipeline(
     recording_ffmpeg: tuple[str, Path], tiny_config, photo_bytes: bytes, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    from immu.settings import Settings
-
+    from bot.settings import Settings
     from pipeline.chain import Pipeline
 
     binary, calls = recording_ffmpeg
