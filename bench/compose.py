@@ -26,7 +26,7 @@ import torch
 from immu.logs import setup_logging
 from pipeline.chain import Pipeline, PipelineConfig
 from pipeline.composition import ComposeOptions, Composition
-from pipeline.models import write_full_size_models, write_tiny_autoencoder, write_tiny_models
+from pipeline.weights import write_full_size_models, write_tiny_autoencoder, write_tiny_models
 
 STAGES = ("caption", "brief", "music", "decode", "audio", "encode", "upload")
 LABELS = {"music": "diffusion", "decode": "VAE decode", "audio": "image->audio"}

@@ -420,7 +420,7 @@ def _parts(args: argparse.Namespace) -> dict[str, tuple[Callable[[Context], None
 
 def _full_size_models(cache: Path) -> tuple[dict[str, str], Path]:
     """Full-size random models, written once into ``cache`` (a second run reuses them)."""
-    from pipeline.models import write_full_size_models, write_tiny_autoencoder
+    from pipeline.weights import write_full_size_models, write_tiny_autoencoder
 
     done = cache / "written.json"
     if done.exists():
@@ -444,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from immu.logs import setup_logging
     from pipeline.chain import PipelineConfig
-    from pipeline.models import write_tiny_autoencoder, write_tiny_models
+    from pipeline.weights import write_tiny_autoencoder, write_tiny_models
 
     setup_logging("ERROR")
     if args.device == "cuda" and not torch.cuda.is_available():

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.models import write_tiny_models
+from pipeline.weights import write_tiny_models
 from tests.bot.harness import BotProcess
 from tests.conftest import EXAMPLE_PHOTO
 from tests.fakes.telegram_server import FakeTelegram

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.models import write_tiny_models
+from pipeline.weights import write_tiny_models
 from tests.bot.harness import BotProcess, results
 from tests.conftest import EXAMPLE_PHOTO
 from tests.fakes.telegram_server import FakeTelegram

@@ -34,8 +34,8 @@ from immu.logs import setup_logging
 from pipeline.audio import AudioRenderer
 from pipeline.device import pick_device, pick_dtype
 from pipeline.generator import SpectrogramGenerator
-from pipeline.models import write_full_size_models, write_tiny_models
 from pipeline.spectrogram import audio_from_images
+from pipeline.weights import write_full_size_models, write_tiny_models
 
 PROMPTS = [
     "bossa nova, serene mood, 96 bpm, a sunset over the sea",

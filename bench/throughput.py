@@ -27,8 +27,8 @@ from immu.logs import setup_logging
 from pipeline.chain import PipelineConfig
 from pipeline.composer import ComposeRequest
 from pipeline.composition import ComposeOptions
-from pipeline.models import write_full_size_models, write_tiny_models
 from pipeline.ray_composer import RayComposer, start_workers
+from pipeline.weights import write_full_size_models, write_tiny_models
 
 PHOTO = (Path(__file__).resolve().parent.parent / "examples" / "sunset.jpg").read_bytes()
 

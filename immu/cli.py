@@ -264,7 +264,7 @@ def _image_to_audio(args: argparse.Namespace, settings: object) -> int:
 
 def _models_download(args: argparse.Namespace, settings: object) -> int:
     from bot.settings import Settings
-    from pipeline.models import download_models
+    from pipeline.weights import download_models
 
     assert isinstance(settings, Settings)
     wanted = [settings.caption_model, settings.music_model, settings.tiny_vae]
@@ -276,7 +276,7 @@ def _models_download(args: argparse.Namespace, settings: object) -> int:
 
 
 def _models_tiny(args: argparse.Namespace, settings: object) -> int:
-    from pipeline.models import write_tiny_models
+    from pipeline.weights import write_tiny_models
 
     env = write_tiny_models(args.folder)
     print("# tiny random-weight models: the music they make is noise, by design", file=sys.stderr)

@@ -20,7 +20,7 @@ EXAMPLE_PHOTO = ROOT / "examples" / "sunset.jpg"
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Tiny random-weight models, written by the same code as ``immu models tiny``."""
-    from pipeline.models import write_tiny_models
+    from pipeline.weights import write_tiny_models
 
     return write_tiny_models(tmp_path_factory.mktemp("tiny-models"))
 

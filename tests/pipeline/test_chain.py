@@ -101,7 +101,7 @@ def test_a_tiny_vae_decodes_the_spectrograms_when_configured(  # type: ignore[no
     from dataclasses import replace
 
     from pipeline.chain import Pipeline
-    from pipeline.models import write_tiny_autoencoder
+    from pipeline.weights import write_tiny_autoencoder
 
     fast = Pipeline(replace(tiny_config, tiny_vae=str(write_tiny_autoencoder(tmp_path / "taesd"))))
     options = ComposeOptions(seed=4)
