@@ -31,6 +31,7 @@ from bot.feed import Feed
 from bot.files import FileStore
 from bot.housekeeping import Housekeeping
 from bot.intake import Intake
+from bot.likes import normalised
 from bot.jobs import Jobs
 from bot.posting import Posting
 from bot.settings import Settings
@@ -180,6 +181,7 @@ async def _start(
     housekeeping = Housekeeping(settings, store, files, feed, posting, jobs, bot)
     app.bot_data["services"] = handlers.Services(chat, intake, jobs, posting, account)
     await _check_channel(app, feed)
+    await store.recount_likes([normalised(e) for e in settings.like_reactions])
     log.info("loading models")
     await composer.start()
     await app.start()
