@@ -31,8 +31,8 @@ from bot.feed import Feed
 from bot.files import FileStore
 from bot.housekeeping import Housekeeping
 from bot.intake import Intake
-from bot.likes import normalised
 from bot.jobs import Jobs
+from bot.likes import normalised
 from bot.posting import Posting
 from bot.settings import Settings
 from pipeline import Composer
@@ -63,6 +63,9 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
         .rate_limiter(AIORateLimiter(max_retries=3))  # waits out 429 retry_after for us
         .concurrent_updates(16)
         .get_updates_read_timeout(settings.poll_timeout_s + 10)
+        # the last getUpdates at shutdown waits for the cancelled long poll's connection;
+        # PTB's 1 s is too short on a loaded host and the offset would not be confirmed
+        .get_updates_pool_timeout(10)
         .build()
     )
     private = filters.ChatType.PRIVATE
