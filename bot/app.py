@@ -144,6 +144,7 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
             raise StartupError(f"start-up failed: {type(exc).__name__}: {exc}") from exc
         await stop.wait()
         log.info("stopping")
+        await app.bot_data["services"].intake.close()  # photos being fetched reach the queue
         for task in tasks:
             task.cancel()
         await jobs.close()

@@ -106,21 +106,30 @@ class Chat:
         return None
 
     async def edit_or_say(
-        self, chat_id: int, message_id: int | None, message: str, *, send_if_missing: bool = True
-    ) -> None:
-        """Replace a status message's text; send a new one if it is gone."""
+        self,
+        chat_id: int,
+        message_id: int | None,
+        message: str,
+        *,
+        send_if_missing: bool = True,
+        markup: Any = None,
+    ) -> int | None:
+        """Replace a status message's text (and keyboard); send a new one if it is gone.
+        Returns the id of the message that now shows it, if any."""
         if message_id is not None:
             try:
                 await self.bot.edit_message_text(
-                    message, chat_id, message_id, parse_mode=ParseMode.HTML
+                    message, chat_id, message_id, parse_mode=ParseMode.HTML, reply_markup=markup
                 )
-                return
+                return message_id
             except BadRequest as exc:
                 if "not modified" in str(exc).lower():
-                    return
+                    return message_id
                 log.info("edit failed, sending instead reason=%s", exc)
             except TelegramError as exc:
                 log.info("edit failed reason=%s", exc)
-                return
+                return None
         if send_if_missing:
-            await self.say(chat_id, message)
+            sent = await self.say(chat_id, message, markup)
+            return sent.message_id if sent else None
+        return None

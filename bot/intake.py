@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from contextlib import AsyncExitStack
 
 from telegram import Bot
 from telegram.error import TelegramError
@@ -25,6 +26,7 @@ from storage import PostStatus, Store
 log = logging.getLogger(__name__)
 
 SEED_RANGE = 2**31
+CLOSE_GRACE_S = 10.0
 
 
 class Intake:
@@ -46,41 +48,90 @@ class Intake:
         self.chat = chat
         self.bot = bot
         self._decoding = asyncio.Semaphore(settings.max_decodes)  # bounds a burst's memory
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def photo(self, who: Person, file_id: str, file_size: int | None) -> None:
-        """Check limits, download, clean, record the job and answer "queued, position N"."""
+        """Check limits and answer at once ("got it"); download, clean and queue in the
+        background, editing that answer to "queued, position N" or to what went wrong.
+
+        The handler returns as soon as the person is answered: under a burst, a handler
+        that downloaded and re-encoded first kept everyone behind it waiting."""
         lang = await self.chat.meet(who)
         limit = int(self.settings.max_photo_mb * 1024 * 1024)
         if file_size is not None and file_size > limit:
             await self.chat.say(who.chat_id, _too_large(lang, file_size, limit))
             return
+        held = AsyncExitStack()  # the admission slot, handed to the background task
         try:
-            async with self.admission.slot(who.id, lang):
-                photo_path = await self._fetch(who, lang, file_id, limit)
-                if photo_path is not None:
-                    seed = secrets.randbelow(SEED_RANGE)
-                    await self.jobs.enqueue(who.id, who.chat_id, photo_path, seed=seed, lang=lang)
+            await held.enter_async_context(self.admission.slot(who.id, lang))
         except Refused as refusal:
             await self.chat.say(who.chat_id, str(refusal))
+            return
+        try:
+            answer = await self.chat.say(who.chat_id, text(lang, "received"))
+            task = asyncio.create_task(
+                self._admit(held, who, lang, file_id, limit, answer.message_id if answer else None)
+            )
+        except BaseException:
+            await held.aclose()
+            raise
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    async def _fetch(self, who: Person, lang: str, file_id: str, limit: int) -> str | None:
-        """Download and clean the photo, keep it on disk; None after telling the person why not."""
+    async def close(self) -> None:
+        """At shutdown: photos being fetched get a moment to reach the queue (it is durable)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=CLOSE_GRACE_S)
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def _admit(
+        self,
+        held: AsyncExitStack,
+        who: Person,
+        lang: str,
+        file_id: str,
+        limit: int,
+        answer_id: int | None,
+    ) -> None:
+        async with held:
+            try:
+                photo_path = await self._fetch(who, lang, file_id, limit, answer_id)
+                if photo_path is not None:
+                    seed = secrets.randbelow(SEED_RANGE)
+                    await self.jobs.enqueue(
+                        who.id, who.chat_id, photo_path, seed=seed, lang=lang,
+                        status_message_id=answer_id,
+                    )  # fmt: skip
+            except Exception:  # a task's error would otherwise be lost with it
+                log.exception("intake failed user=%s", uid(who.id))
+                await self.chat.edit_or_say(who.chat_id, answer_id, text(lang, "storage_failed"))
+
+    async def _fetch(
+        self, who: Person, lang: str, file_id: str, limit: int, answer_id: int | None
+    ) -> str | None:
+        """Download and clean the photo, keep it on disk; None after telling the person why
+        not (in the message that answered them)."""
+
+        async def tell(message: str) -> None:
+            await self.chat.edit_or_say(who.chat_id, answer_id, message)
+
         try:
             tg_file = await self.bot.get_file(file_id)
             if tg_file.file_size and tg_file.file_size > limit:
-                await self.chat.say(who.chat_id, _too_large(lang, tg_file.file_size, limit))
+                await tell(_too_large(lang, tg_file.file_size, limit))
                 return None
             data = bytes(await tg_file.download_as_bytearray())
         except TelegramError as exc:
             log.warning("download failed user=%s reason=%s", uid(who.id), type(exc).__name__)
-            await self.chat.say(who.chat_id, text(lang, "download_failed"))
+            await tell(text(lang, "download_failed"))
             return None
         try:
             async with self._decoding:
                 clean = await asyncio.to_thread(clean_photo, data)
         except PhotoError as exc:
             log.info("photo refused user=%s problem=%s", uid(who.id), exc.problem)
-            await self.chat.say(who.chat_id, text(lang, str(exc.problem)))
+            await tell(text(lang, str(exc.problem)))
             return None
         finally:
             del data
@@ -88,7 +139,7 @@ class Intake:
             return self.files.save_photo(clean)
         except OSError as exc:
             log.error("cannot save photo reason=%s", exc.strerror)
-            await self.chat.say(who.chat_id, text(lang, "storage_failed"))
+            await tell(text(lang, "storage_failed"))
             return None
 
     async def regenerate(self, who: Person, job_id: int) -> Answer:

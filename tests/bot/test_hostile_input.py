@@ -11,7 +11,7 @@ from PIL import Image
 
 from bot.texts import CATALOGUE
 from tests.bot import corpus
-from tests.bot.harness import texts_to
+from tests.bot.harness import replies, texts_to
 from tests.conftest import EXAMPLE_PHOTO
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -45,11 +45,11 @@ def test_every_hostile_file_gets_a_clear_answer_and_nothing_breaks(
 
     # one clear first answer each, in the person's language
     def answered() -> bool:
-        return all(texts_to(tg, chat) for chat, _, _ in sent)
+        return all(replies(tg, chat) for chat, _, _ in sent)
 
     tg.wait_for(answered, 240, "an answer to every file")
     for chat, lang, expected in sent:
-        first = texts_to(tg, chat)[0]
+        first = replies(tg, chat)[0]
         key = "queued" if expected == "ok" else expected
         assert first.startswith(_prefix(lang, key)), (chat, expected, first)
 
@@ -62,7 +62,7 @@ def test_every_hostile_file_gets_a_clear_answer_and_nothing_breaks(
     accepted = [chat for chat, _, expected in sent if expected == "ok"]
     for chat in accepted:
         (sent_queued,) = [
-            c for c in tg.calls_to("sendMessage", chat_id=chat) if "cancel:" in str(c.params)
+            c for c in tg.calls_to("editMessageText", chat_id=chat) if "cancel:" in str(c.params)
         ]
         job = sent_queued.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"].split(
             ":"
