@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
 import sys
+from urllib.parse import urlsplit
 
 from telegram.error import Forbidden, InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.ext import (
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 # Telegram sends reaction counts only to a bot that asks for them by name.
 ALLOWED_UPDATES = ["message", "callback_query", "message_reaction_count"]
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as secret_token
 
 
 class StartupError(Exception):
@@ -54,6 +57,7 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
         raise StartupError("TELEGRAM_BOT_TOKEN is not set (see .env.example)")
     if not settings.channel:
         raise StartupError("IMMU_CHANNEL is not set: the @name or id of the feed channel")
+    _check_webhook(settings)
     api = settings.telegram_api_url.rstrip("/")
     app = (
         ApplicationBuilder()
@@ -96,6 +100,41 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
     app.add_handler(MessageReactionHandler(handlers.reaction_count))
     app.add_error_handler(_log_error)
     return app
+
+
+def _check_webhook(settings: Settings) -> None:
+    """A webhook anyone could post to would let anyone forge updates: a secret is required."""
+    if not settings.webhook_url:
+        return
+    if settings.webhook_secret is None:
+        raise StartupError("IMMU_WEBHOOK_SECRET is required when IMMU_WEBHOOK_URL is set")
+    if not WEBHOOK_SECRET.fullmatch(settings.webhook_secret.get_secret_value()):
+        raise StartupError("IMMU_WEBHOOK_SECRET must be 1-256 characters of A-Z a-z 0-9 _ -")
+
+
+async def _receive_updates(app: Application, settings: Settings) -> None:  # type: ignore[type-arg]
+    """Long polling by default; Telegram's POSTs to ``IMMU_WEBHOOK_URL`` when it is set."""
+    assert app.updater is not None
+    if not settings.webhook_url:
+        await app.updater.start_polling(
+            allowed_updates=ALLOWED_UPDATES,
+            timeout=settings.poll_timeout_s,
+            drop_pending_updates=False,
+            error_callback=_polling_error,
+        )
+        return
+    assert settings.webhook_secret is not None
+    # behind a reverse proxy that terminates HTTPS: the public URL's path is ours too
+    await app.updater.start_webhook(
+        listen=settings.webhook_listen,
+        port=settings.webhook_port,
+        url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
+        webhook_url=settings.webhook_url,
+        secret_token=settings.webhook_secret.get_secret_value(),
+        allowed_updates=ALLOWED_UPDATES,
+        drop_pending_updates=False,
+    )
+    log.info("webhook listening on %s:%d", settings.webhook_listen, settings.webhook_port)
 
 
 async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -172,7 +211,7 @@ async def _start(
     composer: Composer,
 ) -> tuple[Jobs, list[asyncio.Task[None]]]:
     """Check the token and the channel, wire the services, load the models, start polling
-    and the job lanes; returns the job loop and its tasks."""
+    (or the webhook) and the job lanes; returns the job loop and its tasks."""
     await app.initialize()  # getMe: checks the token
     bot = app.bot
     chat = Chat(bot, store)
@@ -189,13 +228,7 @@ async def _start(
     log.info("loading models")
     await composer.start()
     await app.start()
-    assert app.updater is not None
-    await app.updater.start_polling(
-        allowed_updates=ALLOWED_UPDATES,
-        timeout=settings.poll_timeout_s,
-        drop_pending_updates=False,
-        error_callback=_polling_error,
-    )
+    await _receive_updates(app, settings)
     await jobs.resume()
     lanes = settings.lanes if settings.composer == "ray" else settings.batch_jobs
     tasks = [asyncio.create_task(jobs.run()) for _ in range(lanes)]
