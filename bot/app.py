@@ -64,7 +64,8 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
-        .rate_limiter(AIORateLimiter(max_retries=3))  # waits out 429 retry_after for us
+        # waits out 429 retry_after for us, and keeps to IMMU_SEND_RATE messages a second
+        .rate_limiter(AIORateLimiter(overall_max_rate=settings.send_rate, max_retries=3))
         .concurrent_updates(16)
         .get_updates_read_timeout(settings.poll_timeout_s + 10)
         # the last getUpdates at shutdown waits for the cancelled long poll's connection;
