@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.texts import CATALOGUE
-from tests.bot.harness import keyboard_message, popups, results, texts_to
+from tests.bot.harness import keyboard_message, popups, replies, results, texts_to
 from tests.conftest import EXAMPLE_PHOTO, ROOT
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
 
@@ -72,15 +72,19 @@ def test_a_flood_is_bounded_and_every_accepted_job_completes(tg: FakeTelegram, m
     for person in crowd:
         tg.send_photo(person, PHOTO)
     everyone = [500] * 100 + [p["id"] for p in crowd]
+    refusals = (CATALOGUE["en"]["limit_in_flight"].format(n=2), CATALOGUE["en"]["busy"])
+
+    def flood_answered() -> bool:  # "got it" is instant; wait for what each became
+        texts = replies(tg, 500)
+        queued = sum(t.startswith("Got your photo") for t in texts)
+        return queued + sum(t in refusals for t in texts) >= 100
+
     tg.wait_for(
-        lambda: len(texts_to(tg, 500)) >= 100 and all(texts_to(tg, p["id"]) for p in crowd),
-        300,
-        "answers",
+        lambda: flood_answered() and all(replies(tg, p["id"]) for p in crowd), 300, "answers"
     )
-    flood_texts = texts_to(tg, 500)
+    flood_texts = replies(tg, 500)
     accepted_flood = sum(t.startswith("Got your photo") for t in flood_texts)
     assert 1 <= accepted_flood <= 2  # the per-person limit held
-    refusals = (CATALOGUE["en"]["limit_in_flight"].format(n=2), CATALOGUE["en"]["busy"])
     assert sum(t in refusals for t in flood_texts) == 100 - accepted_flood
     accepted = [
         p["id"] for p in crowd if any("Queued" in t or "대기" in t for t in texts_to(tg, p["id"]))
@@ -88,7 +92,7 @@ def test_a_flood_is_bounded_and_every_accepted_job_completes(tg: FakeTelegram, m
     busy = [
         p["id"]
         for p in crowd
-        if texts_to(tg, p["id"])[0] in (CATALOGUE["en"]["busy"], CATALOGUE["ko"]["busy"])
+        if replies(tg, p["id"])[0] in (CATALOGUE["en"]["busy"], CATALOGUE["ko"]["busy"])
     ]
     assert len(accepted) + len(busy) == 200 and len(accepted) <= 8
     # every accepted job is delivered, exactly once
