@@ -87,7 +87,6 @@ async def test_a_status_message_the_person_deleted_does_not_stop_the_job(
     await bot.until(lambda: bot.job_statuses() == ["delivered"], "delivered")
     # the tracks and the choice arrived; no new status message replaced the deleted one
     sent = [c.params.get("text") for c in tg.calls_to("sendMessage", chat_id=42)]
-    assert (
-        len(sent) == 2 and sent[0] == CATALOGUE["en"]["received"]
-    )  # "got it" (edited), the choice
+    received = CATALOGUE["en"]["received"]  # "got it", edited to "queued", then the choice
+    assert len(sent) == 2 and sent[0] == received
     assert len(tg.calls_to("sendAudio", chat_id=42)) == 3
