@@ -56,11 +56,26 @@ class Chat:
     def __init__(self, bot: Bot, store: Store) -> None:
         self.bot = bot
         self.store = store
+        self._chosen: dict[int, str] = {}
 
     async def meet(self, who: Person) -> str:
         """Record the person as Telegram describes them now; returns their language."""
         user = await self.store.upsert_user(who.id, who.first_name, who.language_code or "")
+        self.chose(who.id, user.language)
         return language_of(user.telegram_language, user.language)
+
+    def chose(self, user_id: int, language: str | None) -> None:
+        """Remember a /lang choice (None: Telegram's), so an instant answer needs no store
+        read. Only choices are kept: one entry per person who used /lang, at most."""
+        if language is None:
+            self._chosen.pop(user_id, None)
+        else:
+            self._chosen[user_id] = language
+
+    def instant_language(self, who: Person) -> str:
+        """The person's language without the store: their /lang choice if seen since the
+        start, else their Telegram app's."""
+        return language_of(who.language_code, self._chosen.get(who.id))
 
     async def language(self, user_id: int) -> str:
         user = await self.store.get_user(user_id)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from contextlib import AsyncExitStack
 
 from telegram import Bot
 from telegram.error import TelegramError
@@ -51,30 +50,20 @@ class Intake:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def photo(self, who: Person, file_id: str, file_size: int | None) -> None:
-        """Check limits and answer at once ("got it"); download, clean and queue in the
-        background, editing that answer to "queued, position N" or to what went wrong.
+        """Answer at once ("got it"); then check limits, download, clean and queue in the
+        background, editing that answer to "queued, position N" or to the refusal.
 
-        The handler returns as soon as the person is answered: under a burst, a handler
-        that downloaded and re-encoded first kept everyone behind it waiting."""
-        lang = await self.chat.meet(who)
+        The answer touches neither the store nor the file: under a burst, a handler that
+        checked, downloaded and re-encoded first kept everyone behind it waiting."""
+        lang = self.chat.instant_language(who)
         limit = int(self.settings.max_photo_mb * 1024 * 1024)
         if file_size is not None and file_size > limit:
             await self.chat.say(who.chat_id, _too_large(lang, file_size, limit))
             return
-        held = AsyncExitStack()  # the admission slot, handed to the background task
-        try:
-            await held.enter_async_context(self.admission.slot(who.id, lang))
-        except Refused as refusal:
-            await self.chat.say(who.chat_id, str(refusal))
-            return
-        try:
-            answer = await self.chat.say(who.chat_id, text(lang, "received"))
-            task = asyncio.create_task(
-                self._admit(held, who, lang, file_id, limit, answer.message_id if answer else None)
-            )
-        except BaseException:
-            await held.aclose()
-            raise
+        answer = await self.chat.say(who.chat_id, text(lang, "received"))
+        task = asyncio.create_task(
+            self._admit(who, file_id, limit, answer.message_id if answer else None)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -85,17 +74,11 @@ class Intake:
         for task in list(self._tasks):
             task.cancel()
 
-    async def _admit(
-        self,
-        held: AsyncExitStack,
-        who: Person,
-        lang: str,
-        file_id: str,
-        limit: int,
-        answer_id: int | None,
-    ) -> None:
-        async with held:
-            try:
+    async def _admit(self, who: Person, file_id: str, limit: int, answer_id: int | None) -> None:
+        lang = "en"
+        try:
+            lang = await self.chat.meet(who)
+            async with self.admission.slot(who.id, lang):
                 photo_path = await self._fetch(who, lang, file_id, limit, answer_id)
                 if photo_path is not None:
                     seed = secrets.randbelow(SEED_RANGE)
@@ -103,9 +86,11 @@ class Intake:
                         who.id, who.chat_id, photo_path, seed=seed, lang=lang,
                         status_message_id=answer_id,
                     )  # fmt: skip
-            except Exception:  # a task's error would otherwise be lost with it
-                log.exception("intake failed user=%s", uid(who.id))
-                await self.chat.edit_or_say(who.chat_id, answer_id, text(lang, "storage_failed"))
+        except Refused as refusal:
+            await self.chat.edit_or_say(who.chat_id, answer_id, str(refusal))
+        except Exception:  # a task's error would otherwise be lost with it
+            log.exception("intake failed user=%s", uid(who.id))
+            await self.chat.edit_or_say(who.chat_id, answer_id, text(lang, "storage_failed"))
 
     async def _fetch(
         self, who: Person, lang: str, file_id: str, limit: int, answer_id: int | None

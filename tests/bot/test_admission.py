@@ -22,15 +22,16 @@ async def test_limits_per_person_per_day_and_queue(tg: FakeTelegram, start_bot: 
     tg.send_photo(ann, PHOTO)
     await gate.reached()
     tg.send_photo(ann, PHOTO)  # one in flight per person
-    await bot.until(lambda: len(answers(tg, 42)) >= 2, "Ann's second answered")
-    assert answers(tg, 42)[1] == EN["limit_in_flight"].format(n=1)
+    # answered at once, then that answer edited to the refusal
+    await bot.until(lambda: EN["limit_in_flight"].format(n=1) in replies(tg, 42), "refused")
+    assert answers(tg, 42) == [EN["received"]] * 2
     tg.send_photo(bob, PHOTO)
     await bot.until(lambda: replies(tg, 43), "Bob answered")
     assert replies(tg, 43)[0] == EN["queued"].format(position=2)
     assert answers(tg, 43) == [EN["received"]]  # answered at once, then that message edited
     tg.send_photo(cy, PHOTO)  # the queue holds 2: Cy is asked to come back, in Korean
-    await bot.until(lambda: answers(tg, 44), "Cy answered")
-    assert answers(tg, 44) == [KO["busy"]]
+    await bot.until(lambda: replies(tg, 44), "Cy answered")
+    assert replies(tg, 44) == [KO["busy"]] and answers(tg, 44) == [KO["received"]]
     assert tg.chat_messages(44)[-1].get("reply_markup") is None
 
     gate.release()
@@ -38,7 +39,7 @@ async def test_limits_per_person_per_day_and_queue(tg: FakeTelegram, start_bot: 
     tg.send_photo(ann, PHOTO)  # second of the day: fine once the first is done
     await bot.result_for(42, 2)
     tg.send_photo(ann, PHOTO)  # third of the day: refused
-    await bot.until(lambda: EN["limit_daily"].format(n=2) in answers(tg, 42), "daily limit")
+    await bot.until(lambda: EN["limit_daily"].format(n=2) in replies(tg, 42), "daily limit")
     assert sum(t.startswith("Got your photo") for t in replies(tg, 42)) == 2
     assert len(composer.requests) == 3  # Ann twice, Bob once; Cy and the refusals never ran
 
@@ -81,7 +82,7 @@ async def test_a_flood_is_bounded_and_every_accepted_job_completes(
         return texts.count(limit) == 48 and sum(t.startswith("Got your photo") for t in texts) == 2
 
     await bot.until(flood_answered, "an answer to each of the 50")
-    assert len(answers(tg, 500)) == 50  # one message per photo: "got it" (then edited) or no
+    assert len(answers(tg, 500)) == 50  # one message per photo: "got it", then edited
 
     # then 100 people at once: the queue of 8 takes six more, the others are told to wait
     crowd = [tg.user(1000 + i, f"U{i}", language="ko" if i % 3 == 0 else "en") for i in range(100)]

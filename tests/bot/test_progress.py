@@ -67,7 +67,8 @@ async def test_a_burst_of_progress_is_one_edit_per_interval(
     encode.release()
     await bot.result_for(42)
     await bot.until(lambda: CATALOGUE["en"]["delivered"] in _edits(tg, 42), "done")
-    progress, done = _edits(tg, 42)
+    queued, progress, done = _edits(tg, 42)  # "got it" became "queued", then one edit
+    assert queued == CATALOGUE["en"]["queued"].format(position=1)
     assert progress != done and done == CATALOGUE["en"]["delivered"]
 
 
