@@ -66,11 +66,10 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
         .base_file_url(f"{api}/file/bot")
         # waits out 429 retry_after for us, and keeps to IMMU_SEND_RATE messages a second
         .rate_limiter(AIORateLimiter(overall_max_rate=settings.send_rate, max_retries=3))
-        .concurrent_updates(16)
+        # handlers only answer and hand work on (downloads have their own bound), so a
+        # burst's instant answers need many at once
+        .concurrent_updates(64)
         .get_updates_read_timeout(settings.poll_timeout_s + 10)
-        # the last getUpdates at shutdown waits for the cancelled long poll's connection;
-        # PTB's 1 s is too short on a loaded host and the offset would not be confirmed
-        .get_updates_pool_timeout(10)
         .build()
     )
     private = filters.ChatType.PRIVATE

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 SEED_RANGE = 2**31
 CLOSE_GRACE_S = 10.0
+ADMITTING = 8  # photos checked and downloaded at once (cleaning has its own bound)
 
 
 class Intake:
@@ -48,6 +49,8 @@ class Intake:
         self.bot = bot
         self._decoding = asyncio.Semaphore(settings.max_decodes)  # bounds a burst's memory
         self._tasks: set[asyncio.Task[None]] = set()
+        # a burst's background work takes turns: the instant answers keep the event loop
+        self._admitting = asyncio.Semaphore(ADMITTING)
 
     async def photo(self, who: Person, file_id: str, file_size: int | None) -> None:
         """Answer at once ("got it"); then check limits, download, clean and queue in the
@@ -75,22 +78,29 @@ class Intake:
             task.cancel()
 
     async def _admit(self, who: Person, file_id: str, limit: int, answer_id: int | None) -> None:
-        lang = "en"
         try:
-            lang = await self.chat.meet(who)
-            async with self.admission.slot(who.id, lang):
-                photo_path = await self._fetch(who, lang, file_id, limit, answer_id)
-                if photo_path is not None:
-                    seed = secrets.randbelow(SEED_RANGE)
-                    await self.jobs.enqueue(
-                        who.id, who.chat_id, photo_path, seed=seed, lang=lang,
-                        status_message_id=answer_id,
-                    )  # fmt: skip
+            async with self._admitting:
+                await self._check_and_queue(who, file_id, limit, answer_id)
         except Refused as refusal:
             await self.chat.edit_or_say(who.chat_id, answer_id, str(refusal))
         except Exception:  # a task's error would otherwise be lost with it
             log.exception("intake failed user=%s", uid(who.id))
+            lang = self.chat.instant_language(who)  # the store itself may be what failed
             await self.chat.edit_or_say(who.chat_id, answer_id, text(lang, "storage_failed"))
+
+    async def _check_and_queue(
+        self, who: Person, file_id: str, limit: int, answer_id: int | None
+    ) -> None:
+        """Limits, download, clean, record the job; raises ``Refused`` at a limit."""
+        lang = await self.chat.meet(who)
+        async with self.admission.slot(who.id, lang) as recorded:
+            photo_path = await self._fetch(who, lang, file_id, limit, answer_id)
+            if photo_path is not None:
+                seed = secrets.randbelow(SEED_RANGE)
+                await self.jobs.enqueue(
+                    who.id, who.chat_id, photo_path, seed=seed, lang=lang,
+                    status_message_id=answer_id, recorded=recorded,
+                )  # fmt: skip
 
     async def _fetch(
         self, who: Person, lang: str, file_id: str, limit: int, answer_id: int | None
