@@ -66,9 +66,7 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
         .base_file_url(f"{api}/file/bot")
         # waits out 429 retry_after for us, and keeps to IMMU_SEND_RATE messages a second
         .rate_limiter(AIORateLimiter(overall_max_rate=settings.send_rate, max_retries=3))
-        # handlers only answer and hand work on (downloads have their own bound), so a
-        # burst's instant answers need many at once
-        .concurrent_updates(64)
+        .concurrent_updates(16)
         .get_updates_read_timeout(settings.poll_timeout_s + 10)
         .build()
     )
