@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 SEED_RANGE = 2**31
 CLOSE_GRACE_S = 10.0
-ADMITTING = 8  # photos checked and downloaded at once (cleaning has its own bound)
 
 
 class Intake:
@@ -49,8 +48,6 @@ class Intake:
         self.bot = bot
         self._decoding = asyncio.Semaphore(settings.max_decodes)  # bounds a burst's memory
         self._tasks: set[asyncio.Task[None]] = set()
-        # a burst's background work takes turns: the instant answers keep the event loop
-        self._admitting = asyncio.Semaphore(ADMITTING)
 
     async def photo(self, who: Person, file_id: str, file_size: int | None) -> None:
         """Answer at once ("got it"); then check limits, download, clean and queue in the
@@ -79,8 +76,7 @@ class Intake:
 
     async def _admit(self, who: Person, file_id: str, limit: int, answer_id: int | None) -> None:
         try:
-            async with self._admitting:
-                await self._check_and_queue(who, file_id, limit, answer_id)
+            await self._check_and_queue(who, file_id, limit, answer_id)
         except Refused as refusal:
             await self.chat.edit_or_say(who.chat_id, answer_id, str(refusal))
         except Exception:  # a task's error would otherwise be lost with it
