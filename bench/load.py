@@ -2,9 +2,15 @@
 
     python bench/load.py --people 50 --photos 2
 
-Prints accepted / answered / lost (must be 0) / duplicates (must be 0), p50 and p95
-time to the first reply, the bot's peak memory, and its open file descriptors
-before and after the run.
+Prints accepted / answered / lost (must be 0) / duplicates (must be 0), people
+answered twice (must be 0), p50 and p95 time to the first reply (the instant "Got
+it…") and to "Queued" (the same message, edited), the bot's peak memory, and its
+open file descriptors before and after the run.
+
+``--timeout`` stops waiting for the compositions (1,000 jobs on tiny CPU models take
+most of an hour); the rest stays in the durable queue and is reported as such.
+``--send-rate`` is ``IMMU_SEND_RATE``: the bot's own messages per second (30 by
+default, Telegram's documented limit); the fake Bot API itself has no limit.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.weights import write_tiny_models
 from tests.bot.harness import BotProcess
 from tests.conftest import EXAMPLE_PHOTO
-from tests.fakes.telegram_server import FakeTelegram
+from tests.fakes.telegram_server import Call, FakeTelegram
 
 
 def _proc_status(pid: int, key: str) -> int:
@@ -43,7 +49,9 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=2, help="photos per person")
     parser.add_argument("--max-queue", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--send-rate", type=float, default=None, help="IMMU_SEND_RATE")
     args = parser.parse_args()
+    extra = {} if args.send_rate is None else {"IMMU_SEND_RATE": str(args.send_rate)}
     photo = EXAMPLE_PHOTO.read_bytes()
 
     with tempfile.TemporaryDirectory(prefix="immu-load-") as tmp:
@@ -53,7 +61,7 @@ def main() -> None:
             tg, models, Path(tmp) / "data",
             IMMU_STEPS="1", IMMU_GRIFFIN_LIM_ITERS="1", IMMU_LOG_LEVEL="INFO",
             IMMU_MAX_QUEUE=str(args.max_queue), IMMU_MAX_JOBS_PER_USER=str(args.photos),
-            IMMU_MAX_PHOTOS_PER_DAY=str(args.photos),
+            IMMU_MAX_PHOTOS_PER_DAY=str(args.photos), **extra,
         ).start()  # fmt: skip
         assert bot.proc is not None
         pid = bot.proc.pid
@@ -74,12 +82,22 @@ def main() -> None:
                 out.setdefault(chat, call.at)
             return out
 
-        def queued() -> int:
-            return sum(
-                1
-                for c in tg.calls_to("sendMessage")
+        def queued_calls() -> list[Call]:
+            """ "Queued, position N": the first answer edited (or sent anew if it was gone)."""
+            return [
+                c
+                for c in tg.calls_to("editMessageText") + tg.calls_to("sendMessage")
                 if str(c.params.get("text", "")).startswith("Got your photo")
-            )
+            ]
+
+        def queued() -> int:
+            return len(queued_calls())
+
+        def settled() -> bool:
+            """Every "Got it…" has become "Queued" or a refusal (nothing still checking)."""
+            with tg._lock:
+                messages = list(tg.messages.values())
+            return not any(str(m.get("text", "")).startswith("Got it") for m in messages)
 
         def results() -> list[int]:
             return [
@@ -97,10 +115,9 @@ def main() -> None:
                 last_report = time.monotonic()
                 print(f"  {time.monotonic() - started:.0f} s: {len(results())} delivered, rss "
                       f"{_proc_status(pid, 'VmRSS') / 1024:.0f} MiB, fds {_fds(pid)}", flush=True)  # fmt: skip
-            if len(results()) >= queued() and len(first_replies()) >= args.people and queued() > 0:
-                answered_all = sum(1 for c in tg.calls_to("sendMessage")) >= total
-                if answered_all:
-                    break
+            everyone = len(first_replies()) >= args.people and queued() > 0
+            if everyone and len(results()) >= queued() and settled():
+                break
             time.sleep(0.5)
         elapsed = time.monotonic() - started
         time.sleep(2)
@@ -110,11 +127,17 @@ def main() -> None:
         delivered = results()
         first = first_replies()
         latencies = sorted(first[p["id"]] - sent_at[p["id"]] for p in people if p["id"] in first)
-        answers = sum(
-            1
-            for c in tg.calls_to("sendMessage")
-            if "pick:" not in str(c.params.get("reply_markup"))
-        )
+        queued_at: dict[int, float] = {}
+        for call in queued_calls():
+            queued_at.setdefault(int(call.params["chat_id"]), call.at)
+        to_queued = sorted(t - sent_at[chat] for chat, t in queued_at.items())
+        sent_per_chat: dict[int, int] = {}
+        for c in tg.calls_to("sendMessage"):
+            if "pick:" not in str(c.params.get("reply_markup")):
+                chat = int(c.params["chat_id"])
+                sent_per_chat[chat] = sent_per_chat.get(chat, 0) + 1
+        answers = sum(sent_per_chat.values())
+        twice = sum(1 for n in sent_per_chat.values() if n > args.photos)
         bot.stop()
         tg.stop()
 
@@ -127,14 +150,19 @@ def main() -> None:
     else:  # stopped by --timeout: the rest is still in the durable queue
         print(f"stopped by --timeout with {accepted - len(delivered)} accepted jobs still queued")
     print(f"duplicates (results beyond accepted): {max(0, len(delivered) - accepted)}")
-    if latencies:
-        p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
-        print(
-            f"first reply: p50 {statistics.median(latencies) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms"
-        )
+    print(f"people answered more than once per photo: {twice}")
+    print(f"first reply ('Got it…'): {_percentiles(latencies)} ({len(latencies)} people)")
+    print(f"'Queued, position N' (the same message): {_percentiles(to_queued)}")
     print(f"jobs per minute: {len(delivered) / elapsed * 60:.1f} (tiny models, 1 step, CPU)")
     print(f"bot peak memory: {peak_rss / 1024:.0f} MiB")
     print(f"bot file descriptors: {fds_before} before, {fds_after} after {len(delivered)} jobs")
+
+
+def _percentiles(seconds: list[float]) -> str:
+    if not seconds:
+        return "none"
+    p95 = seconds[min(len(seconds) - 1, int(0.95 * len(seconds)))]
+    return f"p50 {statistics.median(seconds) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms"
 
 
 if __name__ == "__main__":

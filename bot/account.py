@@ -87,6 +87,7 @@ class Account:
         if wanted not in LANGUAGES:
             wanted = LANGUAGES[(LANGUAGES.index(lang) + 1) % len(LANGUAGES)]
         await self.store.set_language(who.id, wanted)
+        self.chat.chose(who.id, wanted)
         return Answer(text(wanted, "lang_set"))
 
     async def forget_menu(self, who: Person) -> Answer:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -32,19 +32,29 @@ class Admission:
         self._reserved: defaultdict[int, int] = defaultdict(int)
 
     @asynccontextmanager
-    async def slot(self, user_id: int, lang: str) -> AsyncIterator[None]:
-        """A place for one new job of ``user_id``, held until the job is recorded."""
+    async def slot(self, user_id: int, lang: str) -> AsyncIterator[Callable[[], None]]:
+        """A place for one new job of ``user_id``, held until the job is recorded. Yields
+        ``recorded``: call it once the job is in the store (it counts there from then on;
+        counted twice, a burst would see a fuller queue than there is)."""
         async with self._lock:
             refusal = await self._refusal(user_id, lang)
             if refusal is not None:
                 raise Refused(refusal)
             self._reserved[user_id] += 1
+        held = True
+
+        def recorded() -> None:
+            nonlocal held
+            if held:
+                held = False
+                self._reserved[user_id] -= 1
+                if self._reserved[user_id] <= 0:
+                    del self._reserved[user_id]
+
         try:
-            yield
+            yield recorded
         finally:
-            self._reserved[user_id] -= 1
-            if self._reserved[user_id] <= 0:
-                del self._reserved[user_id]
+            recorded()
 
     async def _refusal(self, user_id: int, lang: str) -> str | None:
         s = self.settings

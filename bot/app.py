@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
 import sys
+from urllib.parse import urlsplit
 
 from telegram.error import Forbidden, InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.ext import (
@@ -32,6 +34,7 @@ from bot.files import FileStore
 from bot.housekeeping import Housekeeping
 from bot.intake import Intake
 from bot.jobs import Jobs
+from bot.likes import normalised
 from bot.moderation import Moderation
 from bot.posting import Posting
 from bot.review import Review
@@ -43,6 +46,7 @@ log = logging.getLogger(__name__)
 
 # Telegram sends reaction counts only to a bot that asks for them by name.
 ALLOWED_UPDATES = ["message", "callback_query", "message_reaction_count"]
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as secret_token
 
 
 class StartupError(Exception):
@@ -57,13 +61,15 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
         raise StartupError("IMMU_CHANNEL is not set: the @name or id of the feed channel")
     if settings.moderation == "review" and not settings.review_chat:
         raise StartupError("IMMU_MODERATION=review needs IMMU_REVIEW_CHAT: the operators' chat")
+    _check_webhook(settings)
     api = settings.telegram_api_url.rstrip("/")
     app = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
-        .rate_limiter(AIORateLimiter(max_retries=3))  # waits out 429 retry_after for us
+        # waits out 429 retry_after for us, and keeps to IMMU_SEND_RATE messages a second
+        .rate_limiter(AIORateLimiter(overall_max_rate=settings.send_rate, max_retries=3))
         .concurrent_updates(16)
         .get_updates_read_timeout(settings.poll_timeout_s + 10)
         # the last getUpdates at shutdown waits for the cancelled long poll's connection;
@@ -100,6 +106,41 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
     app.add_handler(MessageReactionHandler(handlers.reaction_count))
     app.add_error_handler(_log_error)
     return app
+
+
+def _check_webhook(settings: Settings) -> None:
+    """A webhook anyone could post to would let anyone forge updates: a secret is required."""
+    if not settings.webhook_url:
+        return
+    if settings.webhook_secret is None:
+        raise StartupError("IMMU_WEBHOOK_SECRET is required when IMMU_WEBHOOK_URL is set")
+    if not WEBHOOK_SECRET.fullmatch(settings.webhook_secret.get_secret_value()):
+        raise StartupError("IMMU_WEBHOOK_SECRET must be 1-256 characters of A-Z a-z 0-9 _ -")
+
+
+async def _receive_updates(app: Application, settings: Settings) -> None:  # type: ignore[type-arg]
+    """Long polling by default; Telegram's POSTs to ``IMMU_WEBHOOK_URL`` when it is set."""
+    assert app.updater is not None
+    if not settings.webhook_url:
+        await app.updater.start_polling(
+            allowed_updates=ALLOWED_UPDATES,
+            timeout=settings.poll_timeout_s,
+            drop_pending_updates=False,
+            error_callback=_polling_error,
+        )
+        return
+    assert settings.webhook_secret is not None
+    # behind a reverse proxy that terminates HTTPS: the public URL's path is ours too
+    await app.updater.start_webhook(
+        listen=settings.webhook_listen,
+        port=settings.webhook_port,
+        url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
+        webhook_url=settings.webhook_url,
+        secret_token=settings.webhook_secret.get_secret_value(),
+        allowed_updates=ALLOWED_UPDATES,
+        drop_pending_updates=False,
+    )
+    log.info("webhook listening on %s:%d", settings.webhook_listen, settings.webhook_port)
 
 
 async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -148,6 +189,7 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
             raise StartupError(f"start-up failed: {type(exc).__name__}: {exc}") from exc
         await stop.wait()
         log.info("stopping")
+        await app.bot_data["services"].intake.close()  # photos being fetched reach the queue
         for task in tasks:
             task.cancel()
         await jobs.close()
@@ -175,7 +217,7 @@ async def _start(
     composer: Composer,
 ) -> tuple[Jobs, list[asyncio.Task[None]]]:
     """Check the token and the channel, wire the services, load the models, start polling
-    and the job lanes; returns the job loop and its tasks."""
+    (or the webhook) and the job lanes; returns the job loop and its tasks."""
     await app.initialize()  # getMe: checks the token
     bot = app.bot
     chat = Chat(bot, store)
@@ -192,17 +234,12 @@ async def _start(
     app.bot_data["services"] = handlers.Services(chat, intake, jobs, posting, account)
     app.bot_data["moderation"] = moderation_handlers.ModerationServices(moderation, review)
     await _check_channel(app, feed)
+    await store.recount_likes([normalised(e) for e in settings.like_reactions])
     log.info("loading models")
     await composer.start()
     await moderation.start()
     await app.start()
-    assert app.updater is not None
-    await app.updater.start_polling(
-        allowed_updates=ALLOWED_UPDATES,
-        timeout=settings.poll_timeout_s,
-        drop_pending_updates=False,
-        error_callback=_polling_error,
-    )
+    await _receive_updates(app, settings)
     await jobs.resume()
     lanes = settings.lanes if settings.composer == "ray" else settings.batch_jobs
     tasks = [asyncio.create_task(jobs.run()) for _ in range(lanes)]

@@ -56,11 +56,26 @@ class Chat:
     def __init__(self, bot: Bot, store: Store) -> None:
         self.bot = bot
         self.store = store
+        self._chosen: dict[int, str] = {}
 
     async def meet(self, who: Person) -> str:
         """Record the person as Telegram describes them now; returns their language."""
         user = await self.store.upsert_user(who.id, who.first_name, who.language_code or "")
+        self.chose(who.id, user.language)
         return language_of(user.telegram_language, user.language)
+
+    def chose(self, user_id: int, language: str | None) -> None:
+        """Remember a /lang choice (None: Telegram's), so an instant answer needs no store
+        read. Only choices are kept: one entry per person who used /lang, at most."""
+        if language is None:
+            self._chosen.pop(user_id, None)
+        else:
+            self._chosen[user_id] = language
+
+    def instant_language(self, who: Person) -> str:
+        """The person's language without the store: their /lang choice if seen since the
+        start, else their Telegram app's."""
+        return language_of(who.language_code, self._chosen.get(who.id))
 
     async def language(self, user_id: int) -> str:
         user = await self.store.get_user(user_id)
@@ -111,21 +126,30 @@ class Chat:
         return None
 
     async def edit_or_say(
-        self, chat_id: int, message_id: int | None, message: str, *, send_if_missing: bool = True
-    ) -> None:
-        """Replace a status message's text; send a new one if it is gone."""
+        self,
+        chat_id: int,
+        message_id: int | None,
+        message: str,
+        *,
+        send_if_missing: bool = True,
+        markup: Any = None,
+    ) -> int | None:
+        """Replace a status message's text (and keyboard); send a new one if it is gone.
+        Returns the id of the message that now shows it, if any."""
         if message_id is not None:
             try:
                 await self.bot.edit_message_text(
-                    message, chat_id, message_id, parse_mode=ParseMode.HTML
+                    message, chat_id, message_id, parse_mode=ParseMode.HTML, reply_markup=markup
                 )
-                return
+                return message_id
             except BadRequest as exc:
                 if "not modified" in str(exc).lower():
-                    return
+                    return message_id
                 log.info("edit failed, sending instead reason=%s", exc)
             except TelegramError as exc:
                 log.info("edit failed reason=%s", exc)
-                return
+                return None
         if send_if_missing:
-            await self.say(chat_id, message)
+            sent = await self.say(chat_id, message, markup)
+            return sent.message_id if sent else None
+        return None

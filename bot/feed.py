@@ -7,6 +7,7 @@ import functools
 import io
 import logging
 import re
+from collections.abc import Callable
 from enum import StrEnum
 from html import escape
 
@@ -26,12 +27,13 @@ from telegram.helpers import create_deep_linked_url
 from bot import keyboards
 from bot.files import FileStore
 from bot.settings import Settings
-from bot.texts import plain, text
+from bot.texts import LANGUAGES, language_of, plain, text
 from storage import Job, TrackRow, User
 
 log = logging.getLogger(__name__)
 
 CAPTION_LIMIT = MessageLimit.CAPTION_LENGTH  # 1024
+DESCRIBED_CHARS = 300  # the photo's and the music's description, shared by the languages
 _TAG = re.compile(r"</?(?:b|i|a)(?: [^>]*)?>")  # the tags our own templates use
 
 
@@ -65,39 +67,48 @@ class Feed:
         internal = str(self.chat_id or self.chat).removeprefix("-100")
         return f"https://t.me/c/{internal}/{message_id}"
 
+    def languages(self, first: str = "en") -> list[str]:
+        """The channel's languages (``IMMU_CHANNEL_LANG``); with both, ``first`` leads."""
+        if self.settings.channel_lang != "both":
+            return [self.settings.channel_lang]
+        return [first, *(lang for lang in LANGUAGES if lang != first)]
+
     def caption(self, job: Job, track: TrackRow, user: User, limit: int = CAPTION_LIMIT) -> str:
-        """HTML caption: description, genre and mood; the name only if the person opted in."""
+        """HTML caption: description, genre and mood; the name only if the person opted in.
+        In the channel's language(s), the poster's first."""
         brief = job.brief
-        lang = "en"  # the channel is public: one language for everyone
+        langs = self.languages(language_of(user.telegram_language, user.language))
+        long = DESCRIBED_CHARS // len(langs)  # both languages' descriptions share the caption
         # values are cut as plain text, then escaped: a cut never lands inside an entity
         parts: list[tuple[str, dict[str, str]]] = [
             ("post_caption", {"description": _cut(brief.description if brief else "", 300),
                               "genre": _cut(track.genre, 60), "mood": _cut(brief.mood if brief else "", 60)}),
         ]  # fmt: skip
         if user.describe:
-            photo = _cut(job.captions[0] if job.captions else "", 300)
-            parts.append(("post_description", {"photo": photo, "music": _cut(track.prompt, 300)}))
+            photo = _cut(job.captions[0] if job.captions else "", long)
+            parts.append(("post_description", {"photo": photo, "music": _cut(track.prompt, long)}))
         if not user.anonymous and user.first_name.strip():
             parts.append(("post_by", {"name": _cut(user.first_name, 64)}))
-        while _visible(lang, parts) > limit and len(parts) > 1:
+        while _visible(langs, parts) > limit and len(parts) > 1:
             parts.pop(1)  # drop the long description before the essentials
-        return "\n\n".join(text(lang, key, **values) for key, values in parts)
+        return "\n\n".join(_in_each(text, langs, key, values) for key, values in parts)
 
-    def buttons(self, post_id: int) -> InlineKeyboardMarkup | None:
-        """Under each post: remix it, or make your own (deep links into the private chat);
-        and Report, unless the operator turned reports off."""
+    def buttons(self, post_id: int, lang: str = "en") -> InlineKeyboardMarkup | None:
+        """Under each post: remix it, or make your own (deep links into the private chat),
+        in the channel's language(s); and Report, unless the operator turned reports off."""
         if not self.bot_username:
             return None
         remix = create_deep_linked_url(self.bot_username, keyboards.remix_payload(post_id))
         make = create_deep_linked_url(self.bot_username, keyboards.MAKE_PAYLOAD)
-        rows = [
-            [
-                InlineKeyboardButton(plain("en", "button_remix"), url=remix),
-                InlineKeyboardButton(plain("en", "button_make_yours"), url=make),
-            ]
+        langs = self.languages(lang)
+        row = [
+            InlineKeyboardButton(_in_each(plain, langs, "button_remix", {}, " / "), url=remix),
+            InlineKeyboardButton(_in_each(plain, langs, "button_make_yours", {}, " / "), url=make),
         ]
+        # two languages make long labels: one button a row keeps them readable on a phone
+        rows = [row] if len(langs) == 1 else [[button] for button in row]
         if self.settings.reports_to_hide > 0:
-            rows.append([keyboards.report("en", post_id)])
+            rows.append([keyboards.report(langs[0], post_id)])
         return InlineKeyboardMarkup(rows)
 
     async def publish(
@@ -120,7 +131,8 @@ class Feed:
         caption = self.caption(job, track, user, limit=room)
         if note:
             caption += "\n\n" + escape(note, quote=False)
-        markup = markup if to is not None else self.buttons(post_id)
+        lang = language_of(user.telegram_language, user.language)
+        markup = markup if to is not None else self.buttons(post_id, lang)
         chat = to if to is not None else self.chat
         mp3 = self.files.read(track.mp3_path)
         cover = self.files.read(job.cover_path or "")
@@ -170,7 +182,9 @@ class Feed:
             log.warning("channel delete failed message=%d reason=%s", message_id, exc)
         try:
             await self.bot.edit_message_media(
-                InputMediaPhoto(_placeholder(), caption=plain("en", "post_removed")),
+                InputMediaPhoto(
+                    _placeholder(), caption=_in_each(plain, self.languages(), "post_removed", {})
+                ),
                 chat_id=self.chat,
                 message_id=message_id,
                 reply_markup=None,
@@ -202,9 +216,25 @@ def _chat_ref(channel: str) -> int | str:
     return channel if channel.startswith("@") else f"@{channel}"
 
 
-def _visible(lang: str, parts: list[tuple[str, dict[str, str]]]) -> int:
+def _in_each(
+    render: Callable[..., str],
+    langs: list[str],
+    key: str,
+    values: dict[str, str],
+    joiner: str = "\n",
+) -> str:
+    """One text in each of ``langs``, in order; words that read the same appear once."""
+    shown: list[str] = []
+    for lang in langs:
+        words = render(lang, key, **values)
+        if words not in shown:
+            shown.append(words)
+    return joiner.join(shown)
+
+
+def _visible(langs: list[str], parts: list[tuple[str, dict[str, str]]]) -> int:
     """The caption's length as Telegram counts it: after entity parsing, in UTF-16 units."""
-    shown = "\n\n".join(_TAG.sub("", plain(lang, key, **values)) for key, values in parts)
+    shown = "\n\n".join(_TAG.sub("", _in_each(plain, langs, k, v)) for k, v in parts)
     return len(shown.encode("utf-16-le")) // 2
 
 

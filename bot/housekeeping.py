@@ -17,7 +17,7 @@ from bot.jobs import Jobs
 from bot.posting import Posting
 from bot.settings import Settings
 from bot.texts import raw, text
-from storage import Store
+from storage import PostView, Store
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +85,10 @@ class Housekeeping:
             return False
         posts = await self.store.top_posts(now - DIGEST_WINDOW, limit=DIGEST_SIZE)
         if posts:
-            lines = "\n".join(
-                text("en", "top_line", rank=i + 1, url=self.feed.url(p.channel_message_id or 0), genre=p.genre, likes=p.likes)
-                for i, p in enumerate(posts)
-            )  # fmt: skip
+            digest = "\n\n".join(self._digest(lang, posts) for lang in self.feed.languages())
             try:
                 await self.bot.send_message(
-                    self.feed.chat, raw("en", "digest", lines=lines), parse_mode=ParseMode.HTML,
+                    self.feed.chat, digest, parse_mode=ParseMode.HTML,
                     disable_web_page_preview=True,
                 )  # fmt: skip
             except TelegramError as exc:
@@ -100,3 +97,10 @@ class Housekeeping:
             log.info("digest posted posts=%d", len(posts))
         await self.store.set_meta(LAST_DIGEST, now.isoformat())
         return bool(posts)
+
+    def _digest(self, lang: str, posts: list[PostView]) -> str:
+        lines = "\n".join(
+            text(lang, "top_line", rank=i + 1, url=self.feed.url(p.channel_message_id or 0), genre=p.genre, likes=p.likes)
+            for i, p in enumerate(posts)
+        )  # fmt: skip
+        return raw(lang, "digest", lines=lines)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SEED_RANGE = 2**31
+CLOSE_GRACE_S = 10.0
 DOWNLOAD_TRIES = 3
 DOWNLOAD_BACKOFF_S = 0.5
 
@@ -54,30 +55,71 @@ class Intake:
         self.chat = chat
         self.bot = bot
         self._decoding = asyncio.Semaphore(settings.max_decodes)  # bounds a burst's memory
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def photo(self, who: Person, file_id: str, file_size: int | None) -> None:
-        """Check limits, download, clean, record the job and answer "queued, position N"."""
-        lang = await self.chat.meet(who)
+        """Answer at once ("got it"); then check limits, download, clean and queue in the
+        background, editing that answer to "queued, position N" or to the refusal.
+
+        The answer touches neither the store nor the file: under a burst, a handler that
+        checked, downloaded and re-encoded first kept everyone behind it waiting."""
+        lang = self.chat.instant_language(who)
         limit = int(self.settings.max_photo_mb * 1024 * 1024)
         if file_size is not None and file_size > limit:
             await self.chat.say(who.chat_id, _too_large(lang, file_size, limit))
             return
-        try:
-            async with self.admission.slot(who.id, lang):
-                photo_path = await self._fetch(who, lang, file_id, limit)
-                if photo_path is not None and await self._allowed(who, lang, photo_path):
-                    seed = secrets.randbelow(SEED_RANGE)
-                    await self.jobs.enqueue(who.id, who.chat_id, photo_path, seed=seed, lang=lang)
-        except Refused as refusal:
-            await self.chat.say(who.chat_id, str(refusal))
+        answer = await self.chat.say(who.chat_id, text(lang, "received"))
+        task = asyncio.create_task(
+            self._admit(who, file_id, limit, answer.message_id if answer else None)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    async def _fetch(self, who: Person, lang: str, file_id: str, limit: int) -> str | None:
-        """Download and clean the photo, keep it on disk; None after telling the person why not."""
+    async def close(self) -> None:
+        """At shutdown: photos being fetched get a moment to reach the queue (it is durable)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=CLOSE_GRACE_S)
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def _admit(self, who: Person, file_id: str, limit: int, answer_id: int | None) -> None:
+        try:
+            await self._check_and_queue(who, file_id, limit, answer_id)
+        except Refused as refusal:
+            await self.chat.edit_or_say(who.chat_id, answer_id, str(refusal))
+        except Exception:  # a task's error would otherwise be lost with it
+            log.exception("intake failed user=%s", uid(who.id))
+            lang = self.chat.instant_language(who)  # the store itself may be what failed
+            await self.chat.edit_or_say(who.chat_id, answer_id, text(lang, "storage_failed"))
+
+    async def _check_and_queue(
+        self, who: Person, file_id: str, limit: int, answer_id: int | None
+    ) -> None:
+        """Limits, download, clean, record the job; raises ``Refused`` at a limit."""
+        lang = await self.chat.meet(who)
+        async with self.admission.slot(who.id, lang) as recorded:
+            photo_path = await self._fetch(who, lang, file_id, limit, answer_id)
+            if photo_path is not None and await self._allowed(who, lang, photo_path, answer_id):
+                seed = secrets.randbelow(SEED_RANGE)
+                await self.jobs.enqueue(
+                    who.id, who.chat_id, photo_path, seed=seed, lang=lang,
+                    status_message_id=answer_id, recorded=recorded,
+                )  # fmt: skip
+
+    async def _fetch(
+        self, who: Person, lang: str, file_id: str, limit: int, answer_id: int | None
+    ) -> str | None:
+        """Download and clean the photo, keep it on disk; None after telling the person why
+        not (in the message that answered them)."""
+
+        async def tell(message: str) -> None:
+            await self.chat.edit_or_say(who.chat_id, answer_id, message)
+
         for attempt in range(1, DOWNLOAD_TRIES + 1):
             try:
                 tg_file = await self.bot.get_file(file_id)
                 if tg_file.file_size and tg_file.file_size > limit:
-                    await self.chat.say(who.chat_id, _too_large(lang, tg_file.file_size, limit))
+                    await tell(_too_large(lang, tg_file.file_size, limit))
                     return None
                 data = bytes(await tg_file.download_as_bytearray())
                 break
@@ -89,14 +131,14 @@ class Intake:
                     await asyncio.sleep(DOWNLOAD_BACKOFF_S * attempt)
                     continue
             log.warning("download failed user=%s reason=%s", uid(who.id), reason)
-            await self.chat.say(who.chat_id, text(lang, "download_failed"))
+            await tell(text(lang, "download_failed"))
             return None
         try:
             async with self._decoding:
                 clean = await asyncio.to_thread(clean_photo, data)
         except PhotoError as exc:
             log.info("photo refused user=%s problem=%s", uid(who.id), exc.problem)
-            await self.chat.say(who.chat_id, text(lang, str(exc.problem)))
+            await tell(text(lang, str(exc.problem)))
             return None
         finally:
             del data
@@ -104,17 +146,19 @@ class Intake:
             return self.files.save_photo(clean)
         except OSError as exc:
             log.error("cannot save photo reason=%s", exc.strerror)
-            await self.chat.say(who.chat_id, text(lang, "storage_failed"))
+            await tell(text(lang, "storage_failed"))
             return None
 
-    async def _allowed(self, who: Person, lang: str, photo_path: str) -> bool:
+    async def _allowed(
+        self, who: Person, lang: str, photo_path: str, answer_id: int | None
+    ) -> bool:
         """The photo filter, before any composing; a refused photo is not kept."""
         if self.moderation is None or await self.moderation.allows(
             who, self.files.read(photo_path)
         ):
             return True
         self.files.remove([photo_path])
-        await self.chat.say(who.chat_id, text(lang, "unsafe_photo"))
+        await self.chat.edit_or_say(who.chat_id, answer_id, text(lang, "unsafe_photo"))
         return False
 
     async def regenerate(self, who: Person, job_id: int) -> Answer:

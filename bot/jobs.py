@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -61,17 +62,26 @@ class Jobs:
         seed: int,
         lang: str,
         remix_post_id: int | None = None,
+        status_message_id: int | None = None,
+        recorded: Callable[[], None] | None = None,
     ) -> Job:
-        """Record a job, put it in line and answer "queued, position N"."""
+        """Record a job, put it in line and answer "queued, position N" (in the message
+        ``status_message_id`` when the person was already answered); ``recorded`` is
+        called as soon as the job is in the store."""
         job = await self.store.create_job(user_id, chat_id, photo_path, seed, remix_post_id)
+        if recorded is not None:
+            recorded()
         try:
             position = await self.store.queue_position(job.id)
             log.info("job accepted job=%d user=%s position=%d", job.id, uid(user_id), position)
-            message = await self.chat.say(
-                chat_id, text(lang, "queued", position=position), keyboards.queued(lang, job.id)
+            shown = await self.chat.edit_or_say(
+                chat_id,
+                status_message_id,
+                text(lang, "queued", position=position),
+                markup=keyboards.queued(lang, job.id),
             )
-            if message is not None:
-                await self.store.set_status_message(job.id, message.message_id)
+            if shown is not None:
+                await self.store.set_status_message(job.id, shown)
         finally:  # recorded means in line, whatever the reply did
             self.queue.put_nowait(job.id)
         return job

@@ -19,6 +19,7 @@ from bot import keyboards
 from bot.chat import Answer, Chat, Person, uid
 from bot.feed import Feed, Removal
 from bot.files import FileStore
+from bot.likes import count_likes
 from bot.texts import text
 from storage import HELD, JobStatus, PostStatus, Store
 
@@ -161,12 +162,14 @@ class Posting:
         return Answer(text(lang, "forgotten"))
 
     async def reactions(self, chat_id: int, message_id: int, counts: dict[str, int]) -> None:
-        """Telegram's reaction totals on a channel post become its likes."""
+        """Telegram's reaction totals on a channel post: all stored, the positive ones
+        (``IMMU_LIKE_REACTIONS``) are its likes."""
         if not self.feed.is_channel(chat_id):
             return
-        post = await self.store.set_reactions(message_id, counts)
+        likes = count_likes(counts, self.feed.settings.like_reactions)
+        post = await self.store.set_reactions(message_id, counts, likes)
         if post is not None:
-            log.info("likes post=%d likes=%d", post.id, post.likes)
+            log.info("likes post=%d likes=%d reactions=%d", post.id, likes, sum(counts.values()))
 
     async def publish(self, post_id: int) -> PostStatus | None:
         """One try to post a pending post (an operator let it go); the job's lock held."""

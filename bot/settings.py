@@ -10,6 +10,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pipeline.config import PipelineConfig
 
+# Telegram's positive reactions; 👎 💩 🤮 🤬 😢 💔 🖕 and the like are not likes
+DEFAULT_LIKE_REACTIONS = (
+    "👍", "❤", "🔥", "🥰", "👏", "😁", "🎉", "🤩", "🙏", "👌", "😍", "❤\u200d🔥", "💯",
+    "🤣", "⚡", "🏆", "🍾", "😇", "🤗", "😘", "💘", "😎", "🆒",
+)  # fmt: skip
+
 
 class Settings(BaseSettings):
     """IMMU's settings. ``.env.example`` lists each with its default and meaning."""
@@ -61,6 +67,16 @@ class Settings(BaseSettings):
     post_attempts: int = Field(20, ge=1)
     upload_timeout_s: float = Field(120.0, ge=5.0)
     digest_every_h: float = Field(168.0, ge=0.0)
+    # reactions counted as likes; every reaction is still stored (see .env.example)
+    like_reactions: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_LIKE_REACTIONS)
+    )
+    channel_lang: Literal["en", "ko", "both"] = "en"
+    send_rate: float = Field(30.0, ge=0.0)
+    webhook_url: str = ""
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(8443, ge=1, le=65535)
+    webhook_secret: SecretStr | None = None
 
     # --- moderation ---
     moderation: Literal["off", "auto", "review"] = "off"
@@ -100,6 +116,13 @@ class Settings(BaseSettings):
             return [value]
         return value
 
+    @field_validator("like_reactions", mode="before")
+    @classmethod
+    def _split_reactions(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @property
     def db_path(self) -> Path:
         return self.data_dir / "immu.db"
@@ -126,5 +149,5 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Values that must never reach a log line."""
-        values = [self.telegram_bot_token, self.llm_api_key]
+        values = [self.telegram_bot_token, self.llm_api_key, self.webhook_secret]
         return [v.get_secret_value() for v in values if v and v.get_secret_value()]

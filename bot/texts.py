@@ -16,6 +16,7 @@ EN: dict[str, str] = {
         "/delete remove a post, /anonymous show or hide your name, /lang 한국어, "
         "/forget delete your data, /help this message."
     ),
+    "received": "Got it… checking your photo.",
     "queued": "Got your photo. Queued, position {position}.",
     "stage_caption": "Looking at your photo…",
     "stage_brief": "Writing the music brief…",
@@ -128,6 +129,7 @@ KO: dict[str, str] = {
         "명령어: /profile 내 게시물과 좋아요, /top 이번 주 인기곡, /delete 게시물 삭제, "
         "/anonymous 이름 표시 설정, /lang English, /forget 내 데이터 삭제, /help 도움말."
     ),
+    "received": "받았어요… 사진을 확인하는 중이에요.",
     "queued": "사진을 받았어요. 대기 순서: {position}번.",
     "stage_caption": "사진을 살펴보는 중…",
     "stage_brief": "음악 설명을 쓰는 중…",

@@ -388,8 +388,11 @@ class Store:
         )
         return [_post(row) for row in rows]
 
-    async def set_reactions(self, channel_message_id: int, counts: dict[str, int]) -> Post | None:
-        """Replace a post's reaction counts (Telegram sends totals); likes = their sum."""
+    async def set_reactions(
+        self, channel_message_id: int, counts: dict[str, int], likes: int
+    ) -> Post | None:
+        """Replace a post's reaction counts (Telegram sends totals) and its likes (the
+        caller says which reactions count)."""
         row = await self._one(
             "SELECT id FROM posts WHERE channel_message_id = ?", (channel_message_id,)
         )
@@ -402,10 +405,18 @@ class Store:
                 "INSERT INTO reactions (post_id, emoji, count) VALUES (?, ?, ?)",
                 [(post_id, emoji, n) for emoji, n in counts.items() if n > 0],
             )
-            await db.execute(
-                "UPDATE posts SET likes = ? WHERE id = ?", (sum(counts.values()), post_id)
-            )
+            await db.execute("UPDATE posts SET likes = ? WHERE id = ?", (likes, post_id))
         return await self.get_post(post_id)
+
+    async def recount_likes(self, liked: Sequence[str]) -> None:
+        """Likes again from the stored reactions, for the emoji in ``liked`` (written without
+        U+FE0F): an operator may change which reactions count."""
+        marks = ", ".join("?" for _ in liked) or "NULL"
+        await self._write(
+            f"""UPDATE posts SET likes = (SELECT COALESCE(SUM(count), 0) FROM reactions r
+                WHERE r.post_id = posts.id AND REPLACE(r.emoji, char(65039), '') IN ({marks}))""",
+            tuple(liked),
+        )
 
     async def user_posts(self, user_id: int) -> list[PostView]:
         rows = await self._all(

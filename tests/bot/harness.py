@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bot.texts import CATALOGUE
 from tests.conftest import ROOT
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -103,9 +104,26 @@ def texts_to(tg: FakeTelegram, chat_id: int) -> list[str]:
     return out
 
 
+RECEIVED = {CATALOGUE[lang]["received"] for lang in CATALOGUE}  # the instant "got it"
+
+
+def replies(tg: FakeTelegram, chat_id: int) -> list[str]:
+    """What the bot told a chat, sent or edited in, in order, past the instant "got it"."""
+    return [t for t in texts_to(tg, chat_id) if t not in RECEIVED]
+
+
 def answers(tg: FakeTelegram, chat_id: int) -> list[str]:
     """The messages the bot sent to a chat as text, in order (no edits, no popups)."""
     return [str(c.params.get("text")) for c in tg.calls_to("sendMessage", chat_id=chat_id)]
+
+
+def shown(tg: FakeTelegram, chat_id: int) -> list[str]:
+    """The bot's text messages in a chat as the person sees them now: after every edit."""
+    return [
+        str(m["text"])
+        for m in tg.chat_messages(chat_id)
+        if m.get("from", {}).get("is_bot") and "text" in m
+    ]
 
 
 def popups(tg: FakeTelegram) -> list[str]:

@@ -80,9 +80,11 @@ class RunningBot:
 
     async def start(self) -> RunningBot:
         logging.getLogger().addHandler(self._tracebacks)
-        polls = len(self.tg.calls_to("getUpdates"))
+        # listening: polling, or Telegram told where to POST (it retries until the bot answers)
+        method = "setWebhook" if self.settings.webhook_url else "getUpdates"
+        calls = len(self.tg.calls_to(method))
         self._task = asyncio.create_task(serve(self.settings, self._stop, self.composer))
-        await self.until(lambda: len(self.tg.calls_to("getUpdates")) > polls, "polling")
+        await self.until(lambda: len(self.tg.calls_to(method)) > calls, "listening")
         return self
 
     async def stop(self) -> None:

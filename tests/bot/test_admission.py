@@ -6,7 +6,7 @@ from bot.texts import CATALOGUE
 from pipeline import Stage
 from pipeline.fake_composer import FakeComposer
 from tests.bot.conftest import StartBot
-from tests.bot.harness import answers, popups, results
+from tests.bot.harness import answers, popups, replies, results
 from tests.bot.inprocess import PHOTO, job_of
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -22,14 +22,16 @@ async def test_limits_per_person_per_day_and_queue(tg: FakeTelegram, start_bot: 
     tg.send_photo(ann, PHOTO)
     await gate.reached()
     tg.send_photo(ann, PHOTO)  # one in flight per person
-    await bot.until(lambda: len(answers(tg, 42)) >= 2, "Ann's second answered")
-    assert answers(tg, 42)[1] == EN["limit_in_flight"].format(n=1)
+    # answered at once, then that answer edited to the refusal
+    await bot.until(lambda: EN["limit_in_flight"].format(n=1) in replies(tg, 42), "refused")
+    assert answers(tg, 42) == [EN["received"]] * 2
     tg.send_photo(bob, PHOTO)
-    await bot.until(lambda: answers(tg, 43), "Bob answered")
-    assert answers(tg, 43)[0] == EN["queued"].format(position=2)
+    await bot.until(lambda: replies(tg, 43), "Bob answered")
+    assert replies(tg, 43)[0] == EN["queued"].format(position=2)
+    assert answers(tg, 43) == [EN["received"]]  # answered at once, then that message edited
     tg.send_photo(cy, PHOTO)  # the queue holds 2: Cy is asked to come back, in Korean
-    await bot.until(lambda: answers(tg, 44), "Cy answered")
-    assert answers(tg, 44) == [KO["busy"]]
+    await bot.until(lambda: replies(tg, 44), "Cy answered")
+    assert replies(tg, 44) == [KO["busy"]] and answers(tg, 44) == [KO["received"]]
     assert tg.chat_messages(44)[-1].get("reply_markup") is None
 
     gate.release()
@@ -37,8 +39,8 @@ async def test_limits_per_person_per_day_and_queue(tg: FakeTelegram, start_bot: 
     tg.send_photo(ann, PHOTO)  # second of the day: fine once the first is done
     await bot.result_for(42, 2)
     tg.send_photo(ann, PHOTO)  # third of the day: refused
-    await bot.until(lambda: EN["limit_daily"].format(n=2) in answers(tg, 42), "daily limit")
-    assert sum(t.startswith("Got your photo") for t in answers(tg, 42)) == 2
+    await bot.until(lambda: EN["limit_daily"].format(n=2) in replies(tg, 42), "daily limit")
+    assert sum(t.startswith("Got your photo") for t in replies(tg, 42)) == 2
     assert len(composer.requests) == 3  # Ann twice, Bob once; Cy and the refusals never ran
 
 
@@ -73,18 +75,22 @@ async def test_a_flood_is_bounded_and_every_accepted_job_completes(
     flooder = tg.user(500, "Flood")
     for _ in range(50):
         tg.send_photo(flooder, PHOTO)
-    await bot.until(lambda: len(answers(tg, 500)) >= 50, "an answer to each of the 50")
-    flood_texts = answers(tg, 500)
-    assert sum(t.startswith("Got your photo") for t in flood_texts) == 2
-    assert flood_texts.count(EN["limit_in_flight"].format(n=2)) == 48
+    limit = EN["limit_in_flight"].format(n=2)
+
+    def flood_answered() -> bool:
+        texts = replies(tg, 500)
+        return texts.count(limit) == 48 and sum(t.startswith("Got your photo") for t in texts) == 2
+
+    await bot.until(flood_answered, "an answer to each of the 50")
+    assert len(answers(tg, 500)) == 50  # one message per photo: "got it", then edited
 
     # then 100 people at once: the queue of 8 takes six more, the others are told to wait
     crowd = [tg.user(1000 + i, f"U{i}", language="ko" if i % 3 == 0 else "en") for i in range(100)]
     for person in crowd:
         tg.send_photo(person, PHOTO)
-    await bot.until(lambda: all(answers(tg, p["id"]) for p in crowd), "an answer to everyone")
-    accepted = [p["id"] for p in crowd if answers(tg, p["id"])[0].startswith(("Got", "사진을"))]
-    busy = [p["id"] for p in crowd if answers(tg, p["id"]) in ([EN["busy"]], [KO["busy"]])]
+    await bot.until(lambda: all(replies(tg, p["id"]) for p in crowd), "an answer to everyone")
+    accepted = [p["id"] for p in crowd if replies(tg, p["id"])[0].startswith(("Got", "사진을"))]
+    busy = [p["id"] for p in crowd if replies(tg, p["id"]) in ([EN["busy"]], [KO["busy"]])]
     assert len(accepted) == 6 and len(busy) == 94
     assert all(len(answers(tg, p["id"])) == 1 for p in crowd)  # one answer each
 

@@ -19,7 +19,10 @@ BAD_CONFIGURATIONS = [
     ({"channel": None}, "IMMU_CHANNEL is not set"),
     ({"TELEGRAM_API_URL": "http://127.0.0.1:9"}, "cannot reach the Bot API"),
     ({"_not_admin": True}, "must be an administrator"),
-]
+    ({"webhook_url": "https://bot.example/hook"}, "IMMU_WEBHOOK_SECRET is required"),
+    ({"webhook_url": "https://bot.example/hook", "webhook_secret": "has spaces"},
+     "IMMU_WEBHOOK_SECRET must be 1-256 characters"),
+]  # fmt: skip
 
 
 def _run(settings: Any, capsys: pytest.CaptureFixture[str], caplog: Any) -> tuple[int, list[str]]:

@@ -13,7 +13,7 @@ from pipeline import Stage
 from pipeline.fake_composer import FakeComposer
 from tests.bot import corpus
 from tests.bot.conftest import StartBot
-from tests.bot.harness import answers, popups, results
+from tests.bot.harness import answers, popups, replies, results, shown
 from tests.bot.inprocess import PHOTO, job_of
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -109,9 +109,10 @@ async def test_every_hostile_file_gets_a_clear_answer_and_nothing_breaks(
             sent.append((user_id, lang, expected))
 
     # one clear answer each, in the person's language
-    await bot.until(lambda: all(answers(tg, chat) for chat, _, _ in sent), "every file answered")
+    await bot.until(lambda: all(replies(tg, chat) for chat, _, _ in sent), "every file answered")
     for chat, lang, expected in sent:
-        (first,) = answers(tg, chat)
+        assert len(shown(tg, chat)) == 1  # one message each: "got it" edited, or a refusal
+        first = replies(tg, chat)[0]
         key = "queued" if expected == "ok" else expected
         assert first.startswith(_prefix(lang, key)), (chat, expected, first)
 
@@ -124,7 +125,9 @@ async def test_every_hostile_file_gets_a_clear_answer_and_nothing_breaks(
     (running,) = await gate.reached()
     accepted = [chat for chat, _, expected in sent if expected == "ok"]
     for chat in accepted:
-        queued = tg.calls_to("sendMessage", chat_id=chat)[0].params
+        (queued,) = [  # "got it", edited to "queued" with its Cancel button
+            c.params for c in tg.calls_to("editMessageText", chat_id=chat) if "cancel:" in str(c.params)
+        ]  # fmt: skip
         tg.tap(tg.user(chat, "P"), tg.chat_messages(chat)[1], f"cancel:{job_of(queued)}")
     await bot.until(lambda: len(popups(tg)) == len(accepted), "every cancel answered")
     cancelled = [p for p in popups(tg) if p in (EN["cancelled"], KO["cancelled"])]

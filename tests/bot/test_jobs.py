@@ -9,7 +9,7 @@ from bot.texts import CATALOGUE
 from pipeline import PhotoError, PhotoProblem, Stage
 from pipeline.fake_composer import FakeComposer
 from tests.bot.conftest import StartBot
-from tests.bot.harness import results, texts_to
+from tests.bot.harness import replies, results, texts_to
 from tests.bot.inprocess import PHOTO, RunningBot, buttons, job_of
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -31,9 +31,9 @@ async def test_a_photo_is_queued_composed_and_delivered_as_three_tracks_and_a_ch
     tg.send_photo(ann, PHOTO)
     await gate.reached()
     tg.send_photo(bob, PHOTO)  # Ann's job holds the lane: Bob waits behind it
-    await bot.until(lambda: texts_to(tg, 43), "Bob queued")
-    assert texts_to(tg, 42)[0] == EN["queued"].format(position=1)
-    assert texts_to(tg, 43)[0] == EN["queued"].format(position=2)
+    await bot.until(lambda: replies(tg, 43), "Bob queued")
+    assert replies(tg, 42)[0] == EN["queued"].format(position=1)
+    assert replies(tg, 43)[0] == EN["queued"].format(position=2)
     gate.release()
 
     result = await bot.result_for(42)
@@ -83,7 +83,9 @@ async def test_rate_limits_server_errors_and_lost_messages_still_deliver_once(
     ann = tg.user(42, "Ann")
     await bot.deliver(ann)
     await bot.settled()  # a repeated delivery would have been queued before the marker
-    assert len(tg.chat_messages(42)) == 1 + 1 + 3 + 1  # photo, status, 3 audios, keyboard
+    # photo, "got it" (its edit to "queued" found no message: a new status is sent),
+    # status, 3 audios, keyboard
+    assert len(tg.chat_messages(42)) == 1 + 2 + 3 + 1
     assert len(results(tg, 42)) == 1
     assert len(tg.calls_to("sendAudio", chat_id=42)) == 3 + 2  # two answered 429, then sent
 
@@ -251,7 +253,7 @@ async def test_jobs_run_one_at_a_time_in_the_order_they_came(
     people = [tg.user(100 + i, f"P{i}") for i in range(3)]
     for person in people:
         tg.send_photo(person, PHOTO)
-        await bot.until(lambda p=person: texts_to(tg, p["id"]), "queued")
+        await bot.until(lambda p=person: replies(tg, p["id"]), "queued")
     await gate.reached()
     assert gate.jobs == [1] and bot.job_statuses() == ["running", "queued", "queued"]
     gate.release()

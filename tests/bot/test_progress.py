@@ -67,7 +67,8 @@ async def test_a_burst_of_progress_is_one_edit_per_interval(
     encode.release()
     await bot.result_for(42)
     await bot.until(lambda: CATALOGUE["en"]["delivered"] in _edits(tg, 42), "done")
-    progress, done = _edits(tg, 42)
+    queued, progress, done = _edits(tg, 42)  # "got it" became "queued", then one edit
+    assert queued == CATALOGUE["en"]["queued"].format(position=1)
     assert progress != done and done == CATALOGUE["en"]["delivered"]
 
 
@@ -87,5 +88,6 @@ async def test_a_status_message_the_person_deleted_does_not_stop_the_job(
     await bot.until(lambda: bot.job_statuses() == ["delivered"], "delivered")
     # the tracks and the choice arrived; no new status message replaced the deleted one
     sent = [c.params.get("text") for c in tg.calls_to("sendMessage", chat_id=42)]
-    assert len(sent) == 2 and sent[0].startswith("Got your photo")  # queued, then the choice
+    received = CATALOGUE["en"]["received"]  # "got it", edited to "queued", then the choice
+    assert len(sent) == 2 and sent[0] == received
     assert len(tg.calls_to("sendAudio", chat_id=42)) == 3

@@ -7,6 +7,9 @@ downloads) and honours its rules that matter to IMMU:
 - ``getUpdates`` long-polls, confirms updates by ``offset``, and remembers
   ``allowed_updates``; like Telegram, ``message_reaction_count`` updates reach only a
   bot that listed them, and only when it is an administrator of the channel.
+- After ``setWebhook`` updates are POSTed to the bot's URL instead, in order, with
+  ``X-Telegram-Bot-Api-Secret-Token``, again until it answers 200; ``getUpdates``
+  then answers 409 Conflict, as Telegram does, until ``deleteWebhook``.
 - Only messages that exist can be edited or deleted ("message to edit not found").
 - Scripted faults: 429 with ``retry_after``, 5xx, "bot was blocked by the user",
   "not enough rights" and so on, per method; ``hold`` keeps a call unanswered until
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+import aiohttp
 from aiohttp import web
 
 from tests.fakes.loopback import LoopbackServer
@@ -55,6 +59,8 @@ STRING_FIELDS = {
     "text", "caption", "title", "performer", "parse_mode", "callback_query_id", "url",
     "file_id", "description", "short_description", "name",
 }  # fmt: skip
+WEBHOOK_IDLE_S = 0.5  # how often an idle webhook loop looks whether it was deleted
+WEBHOOK_RETRY_S = 0.1
 FILE_FIELDS = {"photo", "audio", "video", "document", "thumbnail", "voice", "animation"}
 
 
@@ -64,6 +70,13 @@ class Call:
     params: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
     at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class Webhook:
+    url: str
+    secret_token: str | None
+    allowed_updates: list[str] | None
 
 
 @dataclass
@@ -159,6 +172,8 @@ class FakeTelegram:
         self._lock = threading.Lock()
         self._new_update: asyncio.Condition | None = None
         self._poll_round = 0  # a new round ends every waiting long poll early
+        self.webhook: Webhook | None = None  # set by setWebhook: updates are POSTed to it
+        self._webhook_task: asyncio.Task[None] | None = None
         app = web.Application(client_max_size=100 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.*}", self._download)
@@ -176,6 +191,7 @@ class FakeTelegram:
         return asyncio.Condition()
 
     def stop(self) -> None:
+        self.server.call(self._m_deleteWebhook({}, {}))
         self.server.stop()
 
     @property
@@ -551,13 +567,61 @@ class FakeTelegram:
     async def _m_getMe(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         return self.me if self.me is not None else self._bot_user()
 
-    async def _m_deleteWebhook(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+    async def _m_setWebhook(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        """From now on updates are POSTed to ``url`` with the secret in a header."""
+        url = str(params.get("url") or "")
+        if not url:
+            return await self._m_deleteWebhook(params, files)
+        if params.get("allowed_updates") is not None:
+            self.allowed_updates = set(params["allowed_updates"]) or set(DEFAULT_ALLOWED)
+        if params.get("drop_pending_updates"):
+            self.confirmed = len(self.updates)
+        self.webhook = Webhook(url, params.get("secret_token"), params.get("allowed_updates"))
+        self._webhook_task = asyncio.create_task(self._post_updates(self.webhook))
         return True
+
+    async def _m_deleteWebhook(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        if params.get("drop_pending_updates"):
+            self.confirmed = len(self.updates)
+        self.webhook = None
+        if self._webhook_task is not None:
+            self._webhook_task.cancel()
+            self._webhook_task = None
+        return True
+
+    async def _post_updates(self, hook: Webhook) -> None:
+        """Telegram's side of a webhook: each pending update POSTed in order, again until
+        the bot answers 200 (it may not be listening yet, or be restarting)."""
+        assert self._new_update is not None
+        headers = (
+            {"X-Telegram-Bot-Api-Secret-Token": hook.secret_token} if hook.secret_token else {}
+        )
+        async with aiohttp.ClientSession() as session:
+            while self.webhook is hook:
+                async with self._new_update:
+                    ready = [u for u in self.updates
+                             if u["update_id"] > self.confirmed and self._deliverable(u)]  # fmt: skip
+                    if not ready:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._new_update.wait(), WEBHOOK_IDLE_S)
+                        continue
+                try:
+                    async with session.post(hook.url, json=ready[0], headers=headers) as answer:
+                        delivered = answer.status == 200
+                except aiohttp.ClientError:
+                    delivered = False
+                if delivered:
+                    self.confirmed = max(self.confirmed, ready[0]["update_id"])
+                else:
+                    await asyncio.sleep(WEBHOOK_RETRY_S)
 
     async def _m_setMyCommands(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         return True
 
     async def _m_getUpdates(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        if self.webhook is not None:
+            raise _ApiError(409, "Conflict: can't use getUpdates method while webhook is "
+                            "active; use deleteWebhook to delete the webhook first")  # fmt: skip
         offset = int(params.get("offset") or 0)
         timeout = float(params.get("timeout") or 0)
         if "allowed_updates" in params and params["allowed_updates"] is not None:

@@ -94,15 +94,31 @@ async def test_reaction_counts_become_likes_on_profile_and_top(store: Store) -> 
     job_id = await _job_with_tracks(store)
     post = await store.claim_post(job_id, 0, 1)
     await store.mark_posted(post.id, 77)
-    updated = await store.set_reactions(77, {"👍": 3, "❤": 2})
+    updated = await store.set_reactions(77, {"👍": 3, "❤": 2, "👎": 4}, likes=5)
     assert updated is not None and updated.likes == 5
-    updated = await store.set_reactions(77, {"👍": 1})  # totals replace, not add
+    updated = await store.set_reactions(77, {"👍": 1}, likes=1)  # totals replace, not add
     assert updated is not None and updated.likes == 1
-    assert await store.set_reactions(999, {"👍": 1}) is None  # not our post
+    assert await store.set_reactions(999, {"👍": 1}, likes=1) is None  # not our post
     (view,) = await store.user_posts(1)
     assert view.likes == 1 and view.genre == "jazz" and view.channel_message_id == 77
     week_ago = datetime.now(UTC) - timedelta(days=7)
     assert [p.id for p in await store.top_posts(week_ago)] == [post.id]
+
+
+async def test_likes_are_recounted_from_every_stored_reaction(store: Store) -> None:
+    job_id = await _job_with_tracks(store)
+    post = await store.claim_post(job_id, 0, 1)
+    await store.mark_posted(post.id, 77)
+    await store.set_reactions(77, {"👍": 3, "❤\ufe0f": 2, "👎": 4}, likes=9)  # counted as before
+    await store.recount_likes(["👍", "❤"])  # the operator's choice; U+FE0F does not matter
+    (view,) = await store.user_posts(1)
+    assert view.likes == 5
+    await store.recount_likes([])  # nothing counts: no likes, reactions still kept
+    (view,) = await store.user_posts(1)
+    assert view.likes == 0
+    await store.recount_likes(["👎"])
+    (view,) = await store.user_posts(1)
+    assert view.likes == 4
 
 
 async def test_only_the_owner_deletes_a_post(store: Store) -> None:
