@@ -176,11 +176,12 @@ class Posting:
         return await self._publish(post_id)
 
     async def _publish(self, post_id: int) -> PostStatus | None:
-        """One try to post to the channel, recorded; the post's status after it (None if
-        the post or its job is gone). Call with the job's lock held."""
+        """One try to post to the channel, recorded; the post's status after it. None if
+        there was nothing to do: the post is gone, or no longer waiting (another task,
+        which held the lock first, posted it). Call with the job's lock held."""
         post = await self.store.get_post(post_id)
         if post is None or post.status != PostStatus.PENDING:
-            return post.status if post else None
+            return None
         job = await self.store.get_job(post.job_id)
         user = await self.store.get_user(post.user_id)
         track = await self.store.track(post.job_id, post.track_idx)

@@ -26,7 +26,11 @@ async def test_a_korean_channel_speaks_korean_to_readers_and_screen_readers(
     caption = post["caption"]
     assert "사진: a sunset over the sea" in caption and "\n음악: bossa nova" in caption
     assert "Photo:" not in caption and "Music:" not in caption
-    assert [b["text"] for b in buttons(post)] == [KO["button_remix"], KO["button_make_yours"]]
+    assert [b["text"] for b in buttons(post)] == [
+        KO["button_remix"],
+        KO["button_make_yours"],
+        KO["button_report"],
+    ]
     tg.send_text(tg.user(42, "Ann"), "/profile")  # the private chat stays in Ann's language
     await bot.until(lambda: answers(tg, 42)[-1].startswith("<b>Your posts</b>"), "profile")
 
@@ -52,6 +56,7 @@ async def test_both_languages_put_the_posters_first(tg: FakeTelegram, start_bot:
     assert [b["text"] for b in buttons(english_post)] == [
         f"{EN['button_remix']} / {KO['button_remix']}",
         f"{EN['button_make_yours']} / {KO['button_make_yours']}",
+        EN["button_report"],
     ]
 
 

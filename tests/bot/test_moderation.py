@@ -12,7 +12,7 @@ from bot.texts import CATALOGUE
 from pipeline import Stage
 from pipeline.fake_composer import FakeComposer
 from tests.bot.conftest import StartBot
-from tests.bot.harness import answers, popups
+from tests.bot.harness import answers, popups, replies
 from tests.bot.inprocess import PHOTO, RunningBot, buttons, job_of
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
 
@@ -68,8 +68,8 @@ async def test_an_unsafe_photo_is_refused_before_anything_is_composed(
     ko = tg.user(43, "Min", language="ko")
     tg.send_photo(tg.user(42, "Ann"), PHOTO)
     tg.send_photo(ko, PHOTO)
-    await bot.until(lambda: EN["unsafe_photo"] in answers(tg, 42), "refused in English")
-    await bot.until(lambda: CATALOGUE["ko"]["unsafe_photo"] in answers(tg, 43), "in Korean")
+    await bot.until(lambda: EN["unsafe_photo"] in replies(tg, 42), "refused in English")
+    await bot.until(lambda: CATALOGUE["ko"]["unsafe_photo"] in replies(tg, 43), "in Korean")
     assert composer.requests == [] and bot.job_statuses() == []
     assert list((bot.data_dir / "photos").iterdir()) == []  # a refused photo is not kept
     screened = [r.getMessage() for r in caplog.records if "photo screened" in r.getMessage()]
@@ -288,12 +288,12 @@ async def test_a_banned_person_is_refused_and_the_ban_survives_a_restart(
     gate.release()
     await bot.result_for(42)  # a job already composing is delivered ...
     tg.send_photo(ann, PHOTO)
-    await bot.until(lambda: EN["banned"] in answers(tg, 42), "refused")
+    await bot.until(lambda: EN["banned"] in replies(tg, 42), "refused")
     await bot.stop()
 
     again = await start_bot(composer, admin_ids=[ADMIN])
     tg.send_photo(ann, PHOTO)
-    await again.until(lambda: answers(tg, 42).count(EN["banned"]) == 2, "still refused")
+    await again.until(lambda: replies(tg, 42).count(EN["banned"]) == 2, "still refused")
     assert len(composer.requests) == 1 and len(bot.job_statuses()) == 2
 
     tg.send_text(admin, "/unban 42")
