@@ -28,6 +28,7 @@ from bot.files import FileStore
 from bot.studio import Studio
 from immu.settings import Settings
 from pipeline import Composer, LocalComposer
+from pipeline.ray_cluster import RayClusterError
 from storage import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,10 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
         app.bot_data["studio"] = studio
         await _check_channel(app, studio)
         log.info("loading models")
-        await composer.start()
+        try:
+            await composer.start()
+        except RayClusterError as exc:  # no token, a wrong one, or a cluster without auth
+            raise StartupError(str(exc)) from exc
         await app.start()
         assert app.updater is not None
         await app.updater.start_polling(
@@ -160,7 +164,11 @@ def _composer(settings: Settings) -> Composer:
     if settings.composer == "ray":
         from pipeline.ray_composer import RayComposer
 
-        return RayComposer(address=settings.ray_address, max_attempts=settings.max_attempts)
+        return RayComposer(
+            address=settings.ray_address,
+            max_attempts=settings.max_attempts,
+            allow_no_auth=settings.ray_allow_no_auth,
+        )
     return LocalComposer(settings.pipeline_config())
 
 
