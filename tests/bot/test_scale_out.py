@@ -57,7 +57,7 @@ def _base_env(models: dict[str, str]) -> dict[str, str]:
 def _start_head(port: int, env: dict[str, str]) -> None:
     subprocess.run(
         [RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-         "--num-cpus=4", "--include-dashboard=false", "--disable-usage-stats"],
+         "--num-cpus=0", "--include-dashboard=false", "--disable-usage-stats"],
         env=env, check=True, capture_output=True, timeout=120,
     )  # fmt: skip
 
