@@ -1,8 +1,9 @@
 """Scale out: a local Ray cluster (a head and two `immu worker` processes on 127.0.0.1, token
 authentication on) serves the bot, as the README's "More than one GPU" sets it up.
 
-One cluster serves the module; the last test takes its workers away. Ray tests run
-`ray` from this interpreter's environment and end with `ray stop --force`.
+One cluster serves the module, with a second head beside it that runs without token
+authentication (to be refused); the last test takes the workers away. The tests run the
+`ray` of this interpreter's environment and end with `ray stop --force`.
 """
 
 from __future__ import annotations
@@ -54,12 +55,18 @@ def _base_env(models: dict[str, str]) -> dict[str, str]:
     }
 
 
-def _start_head(port: int, env: dict[str, str]) -> None:
-    subprocess.run(
+def _start_head(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`ray start --head` on 127.0.0.1 (the actors ask for no CPU: no idle workers wait)."""
+    return subprocess.Popen(
         [RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
          "--num-cpus=0", "--include-dashboard=false", "--disable-usage-stats"],
-        env=env, check=True, capture_output=True, timeout=120,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
+
+
+def _started(head: subprocess.Popen[bytes]) -> None:
+    out, _ = head.communicate(timeout=120)
+    assert head.returncode == 0, out.decode(errors="replace")
 
 
 def _stop_ray(env: dict[str, str]) -> None:
@@ -94,12 +101,17 @@ class Cluster:
             "IMMU_LLM_API_KEY": LLM_KEY,
             "IMMU_LLM_BASE_URL": llm.base_url,
         }
+        self.open_port = _free_port()  # a second cluster, without token authentication
+        self.open_address = f"127.0.0.1:{self.open_port}"
+        self.open_env = {**_base_env(models), "RAY_AUTH_MODE": "disabled"}
         self.tmp = tmp
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self) -> None:
-        """The head, then both workers; the tests that need them wait for `serving`."""
-        _start_head(self.port, self.env)
+        """Both heads at once, then the workers; tests that need them wait for `serving`."""
+        heads = [_start_head(self.port, self.env), _start_head(self.open_port, self.open_env)]
+        for head in heads:
+            _started(head)
         for name in WORKERS:
             log = open(self.log_path(name), "wb")  # noqa: SIM115 - closed with the process
             self.workers[name] = subprocess.Popen(
@@ -184,27 +196,21 @@ def _delivered(tg: FakeTelegram, chat: int) -> int:
 
 
 def test_a_cluster_without_token_authentication_is_refused_unless_allowed(
-    tmp_path: Path, tiny_models: dict[str, str]
+    cluster: Cluster,
 ) -> None:
-    env = {**_base_env(tiny_models), "RAY_AUTH_MODE": "disabled"}
-    port = _free_port()
-    try:
-        _start_head(port, env)
-        address = f"127.0.0.1:{port}"
-        refused = _immu("worker", "--address", address, "--list", env=env)
-        allowed = _immu(
-            "worker", "--address", address, "--list", env={**env, "IMMU_RAY_ALLOW_NO_AUTH": "true"}
-        )
-        code, _, err = _finish(refused)
-        assert code == 2
-        (line,) = err.strip().splitlines()
-        assert line.startswith("immu: ") and "without token authentication" in line
-        assert "RAY_AUTH_MODE=token" in line and "IMMU_RAY_ALLOW_NO_AUTH" in line
-        code, out, err = _finish(allowed)
-        assert code == 0, err
-        assert "no pipeline worker" in err and not out  # joined, and nobody serves yet
-    finally:
-        _stop_ray(env)
+    env, address = cluster.open_env, cluster.open_address
+    refused = _immu("worker", "--address", address, "--list", env=env)
+    allowed = _immu(
+        "worker", "--address", address, "--list", env={**env, "IMMU_RAY_ALLOW_NO_AUTH": "true"}
+    )
+    code, _, err = _finish(refused)
+    assert code == 2
+    (line,) = err.strip().splitlines()
+    assert line.startswith("immu: ") and "without token authentication" in line
+    assert "RAY_AUTH_MODE=token" in line and "IMMU_RAY_ALLOW_NO_AUTH" in line
+    code, out, err = _finish(allowed)
+    assert code == 0, err
+    assert "no pipeline worker" in err and not out  # joined, and nobody serves there
 
 
 def test_a_missing_or_wrong_token_is_one_line_and_exit_2(  # type: ignore[no-untyped-def]
