@@ -27,7 +27,8 @@ from immu.logs import setup_logging
 from pipeline.chain import PipelineConfig
 from pipeline.composer import ComposeRequest
 from pipeline.composition import ComposeOptions
-from pipeline.ray_composer import RayComposer, start_workers
+from pipeline.ray_composer import RayComposer
+from pipeline.ray_worker import start_workers
 from pipeline.weights import write_full_size_models, write_tiny_models
 
 PHOTO = (Path(__file__).resolve().parent.parent / "examples" / "sunset.jpg").read_bytes()
@@ -42,6 +43,14 @@ async def run_jobs(composer: RayComposer, jobs: int) -> tuple[float, list[float]
     started = time.perf_counter()
     latencies = await asyncio.gather(*(one(i) for i in range(jobs)))
     return time.perf_counter() - started, sorted(latencies)
+
+
+async def measure(workers: int, jobs: int) -> tuple[float, list[float]]:
+    """One composer, in one event loop: a warm-up job per worker, then ``jobs`` at once."""
+    composer = RayComposer(address="auto")
+    await composer.start()
+    await run_jobs(composer, workers)
+    return await run_jobs(composer, jobs)
 
 
 def main() -> None:
@@ -75,10 +84,7 @@ def main() -> None:
                 actors = start_workers(
                     config, count=workers, gpus_per_worker=gpus, name=f"bench{workers}-{batch}"
                 )
-                composer = RayComposer(address="auto")
-                asyncio.run(composer.start())
-                asyncio.run(run_jobs(composer, workers))  # warm-up: one job per worker
-                elapsed, latencies = asyncio.run(run_jobs(composer, args.jobs))
+                elapsed, latencies = asyncio.run(measure(workers, args.jobs))
                 p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
                 rate = args.jobs / elapsed * 60
                 rows.append((workers, batch, rate, statistics.median(latencies), p95))

@@ -40,6 +40,7 @@ from bot.posting import Posting
 from bot.review import Review
 from bot.settings import Settings
 from pipeline import Composer
+from pipeline.ray_cluster import RayClusterError
 from storage import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -185,6 +186,8 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
             ) from exc
         except NetworkError as exc:
             raise StartupError(f"cannot reach the Bot API at {settings.telegram_api_url}") from exc
+        except RayClusterError as exc:  # no token, a wrong one, or a cluster without auth
+            raise StartupError(str(exc)) from exc
         except Exception as exc:  # a malformed answer, a model that will not load ...
             raise StartupError(f"start-up failed: {type(exc).__name__}: {exc}") from exc
         await stop.wait()
@@ -261,7 +264,11 @@ def _composer(settings: Settings) -> Composer:
     if settings.composer == "ray":
         from pipeline.ray_composer import RayComposer
 
-        return RayComposer(address=settings.ray_address, max_attempts=settings.max_attempts)
+        return RayComposer(
+            address=settings.ray_address,
+            max_attempts=settings.max_attempts,
+            allow_no_auth=settings.ray_allow_no_auth,
+        )
     from pipeline.local_composer import LocalComposer
 
     return LocalComposer(settings.pipeline_config())

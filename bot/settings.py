@@ -100,6 +100,7 @@ class Settings(BaseSettings):
     ray_address: str = Field(
         "auto", validation_alias=AliasChoices("IMMU_RAY_ADDRESS", "RAY_ADDRESS")
     )
+    ray_allow_no_auth: bool = False
     lanes: int = Field(8, ge=1, le=256)
     batch_jobs: int = Field(1, ge=1, le=16)
     ffmpeg: str = Field("ffmpeg", min_length=1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -104,7 +103,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default=None, help="Ray address (default: IMMU_RAY_ADDRESS)")
     p.add_argument("--workers", type=int, default=None, help="actors here (default: one per GPU)")
     p.add_argument("--name", default=None, help="this host's name in actor names")
-    p.set_defaults(run=_worker)
+    p.add_argument(
+        "--list", action="store_true", help="list the cluster's workers (ready or restarting)"
+    )
+    p.set_defaults(run=_worker, models=False)  # the actors load the models, not this process
 
     p = sub.add_parser("backup", help="online, consistent copy of the store")
     p.add_argument("path", type=Path)
@@ -296,38 +298,50 @@ def _worker(args: argparse.Namespace, settings: object) -> int:
     import socket
     import threading
 
-    import torch
-
     from bot.settings import Settings
 
     assert isinstance(settings, Settings)
     try:
         import ray
 
-        from pipeline.ray_composer import NAMESPACE, start_workers
+        from pipeline.ray_cluster import RayClusterError, join_cluster
+        from pipeline.ray_worker import list_workers, secrets_for_actors, start_workers
     except ImportError as exc:
         raise CliError("Ray is not installed: pip install -e '.[ray]'", EXIT_FAILED) from exc
+    try:
+        join_cluster(args.address or settings.ray_address, allow_no_auth=settings.ray_allow_no_auth)
+    except RayClusterError as exc:
+        raise CliError(str(exc)) from None
+    if args.list:
+        workers = list_workers()
+        for status in workers:
+            print(status.line())
+        if not workers:
+            print("immu: no pipeline worker is in the cluster", file=sys.stderr)
+        return 0
+    import torch
+
     gpus = torch.cuda.device_count()
     count = args.workers or max(1, gpus)
-    try:
-        ray.init(
-            address=args.address or settings.ray_address,
-            namespace=NAMESPACE,
-            logging_level=logging.WARNING,
-        )
-    except (ConnectionError, RuntimeError) as exc:
-        raise CliError(f"cannot join the Ray cluster: {exc}", EXIT_FAILED) from exc
     name = args.name or f"{socket.gethostname()}-{os.getpid()}"
-    actors = start_workers(
-        settings.pipeline_config(), count=count, gpus_per_worker=1 if gpus else 0, name=name
-    )
-    print(f"immu worker {name}: {len(actors)} pipeline actor(s) serving", flush=True)
-    stop = threading.Event()
+    stop = threading.Event()  # SIGTERM or SIGINT: remove this host's actors, then exit
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    for actor in actors:
-        ray.kill(actor)
+    config = settings.pipeline_config()
+    with secrets_for_actors(config) as secrets_path:
+        actors = start_workers(
+            config,
+            count=count,
+            gpus_per_worker=1 if gpus else 0,
+            name=name,
+            secrets_path=secrets_path,
+        )
+        print(f"immu worker {name}: {len(actors)} pipeline actor(s) serving", flush=True)
+        stop.wait()
+        for actor in actors:
+            ray.kill(actor)
+    ray.shutdown()
+    print(f"immu worker {name}: stopped, its actors removed", flush=True)
     return 0
 
 

@@ -1,129 +1,60 @@
 """Compose on GPU workers of a Ray cluster, behind the same interface as the local composer.
 
-Each ``immu worker`` host starts one ``PipelineWorker`` actor per GPU. An actor keeps
-the models loaded and streams progress events, then the ``Composition``, back to the
-bot through a Ray streaming generator. Workers are stateless: a job that loses its
-worker is simply sent to another one.
+Each ``immu worker`` host starts one ``PipelineWorker`` actor per GPU
+(``pipeline.ray_worker``). An actor keeps the models loaded and streams progress
+events, then the ``Composition``, back to the bot through a Ray streaming generator.
+Workers are stateless: a job that loses its worker goes to another, ready one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import queue
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
-from pipeline.chain import Pipeline
 from pipeline.composer import ComposeRequest
-from pipeline.composition import ComposeOptions, Composition, Progress, ProgressCallback
-from pipeline.config import PipelineConfig
+from pipeline.composition import Composition, ProgressCallback
 from pipeline.errors import NoWorkerError
-from pipeline.quiet import QUIET_ENV
+from pipeline.ray_cluster import NAMESPACE, join_cluster
+from pipeline.ray_worker import ACTOR_PREFIX, PING_TIMEOUT_S, ping
 
 log = logging.getLogger(__name__)
 
-NAMESPACE = "immu"
-ACTOR_PREFIX = "immu-pipeline-"
 DISCOVER_EVERY_S = 5.0
-PING_TIMEOUT_S = 3.0
-
-
-class PipelineWorker:
-    """The actor body: one pipeline; up to ``batch_jobs`` jobs at once, their GPU work
-    one at a time and their diffusion batched; progress streamed back."""
-
-    def __init__(self, config: PipelineConfig) -> None:
-        self.pipeline = Pipeline(config)
-        self._slots = threading.Semaphore(config.batch_jobs)  # more wait their turn here
-        self.jobs_done = 0
-
-    def compose(self, photo: bytes, options: ComposeOptions) -> Iterator[Progress | Composition]:
-        events: queue.Queue[tuple[str, Any]] = queue.Queue()
-
-        def run() -> None:
-            with self._slots:
-                try:
-                    result = self.pipeline.compose(
-                        photo, options, lambda e: events.put(("progress", e))
-                    )
-                    events.put(("result", result))
-                except BaseException as exc:  # handed to the caller, which re-raises it
-                    events.put(("error", exc))
-
-        threading.Thread(target=run, daemon=True).start()
-        while True:
-            kind, value = events.get()
-            if kind == "progress":
-                yield value
-            elif kind == "result":
-                self.jobs_done += 1
-                yield value
-                return
-            else:
-                raise value
-
-    def info(self) -> dict[str, Any]:
-        import os
-        import socket
-
-        return {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "device": self.pipeline.device,
-            "jobs_done": self.jobs_done,
-        }
-
-
-def start_workers(
-    config: PipelineConfig, *, count: int, gpus_per_worker: float, name: str
-) -> list[Any]:
-    """On a worker host: start ``count`` named, detached actors pinned to this node."""
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    node = ray.get_runtime_context().get_node_id()
-    actor_class = ray.remote(PipelineWorker)
-    actors = []
-    for i in range(count):
-        actor = actor_class.options(  # type: ignore[attr-defined]
-            name=f"{ACTOR_PREFIX}{name}-{i}",
-            namespace=NAMESPACE,
-            lifetime="detached",
-            num_gpus=gpus_per_worker,
-            num_cpus=0,
-            max_concurrency=config.batch_jobs + 2,  # the jobs, and info answers meanwhile
-            max_restarts=-1,  # a crashed actor comes back and reloads its models
-            max_task_retries=0,  # the bot decides where a lost job goes next
-            scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
-            runtime_env={"env_vars": QUIET_ENV},
-        ).remote(config)
-        actors.append(actor)
-    ray.get([a.info.remote() for a in actors])  # type: ignore[attr-defined]  # models loaded
-    return actors
+PING_EVERY_S = 0.5  # how often a worker that is not ready is asked again
+READY_WAIT_S = 120.0  # how long a job waits for a worker when none is ready (models reload)
 
 
 class RayComposer:
-    """The bot's side: picks the least busy live worker and retries lost jobs elsewhere."""
+    """The bot's side: sends each job to the least busy ready worker, retries lost jobs.
 
-    def __init__(self, *, address: str, max_attempts: int = 3) -> None:
+    A worker is ready once it has answered a ping. One that loses a job (its actor
+    died and Ray restarts it, or its host left) stops being ready until it answers
+    again, so a retry goes to another worker rather than back to the restarting one.
+    """
+
+    def __init__(self, *, address: str, max_attempts: int = 3, allow_no_auth: bool = False) -> None:
         self.address = address
         self.max_attempts = max_attempts
+        self.allow_no_auth = allow_no_auth
         self._actors: dict[str, Any] = {}
         self._busy: dict[str, int] = {}
+        self._ready: set[str] = set()
+        self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._ready_changed = asyncio.Event()
         self._discovered = 0.0
 
     async def start(self) -> None:
+        """Join the cluster (``RayClusterError`` if it is not safe) and find the workers."""
         import ray
 
         if not ray.is_initialized():
             await asyncio.to_thread(
-                ray.init,
-                address=self.address,
-                namespace=NAMESPACE,
-                logging_level=logging.WARNING,
+                join_cluster,
+                self.address,
+                allow_no_auth=self.allow_no_auth,
                 log_to_driver=False,
             )
         await self._discover(force=True)
@@ -135,30 +66,73 @@ class RayComposer:
         if not force and time.monotonic() - self._discovered < DISCOVER_EVERY_S:
             return
         self._discovered = time.monotonic()
-        entries = await asyncio.to_thread(ray.util.list_named_actors, all_namespaces=True)
-        names = {str(e["name"] if isinstance(e, dict) else e) for e in entries}
+        names = {
+            str(n)
+            for n in await asyncio.to_thread(ray.util.list_named_actors, all_namespaces=False)
+            if str(n).startswith(ACTOR_PREFIX)
+        }
         for name in set(self._actors) - names:  # its `immu worker` stopped
-            self._actors.pop(name, None)
+            self._forget(name)
         for name in sorted(names - set(self._actors)):
-            if name.startswith(ACTOR_PREFIX):
-                try:
-                    self._actors[name] = ray.get_actor(name, namespace=NAMESPACE)
-                    self._busy.setdefault(name, 0)
-                except ValueError:
-                    continue
+            try:
+                self._actors[name] = ray.get_actor(name, namespace=NAMESPACE)
+            except ValueError:
+                continue
+            self._busy.setdefault(name, 0)
+            self._watch(name)  # ready once it answers
+
+    def _forget(self, name: str) -> None:
+        self._actors.pop(name, None)
+        self._ready.discard(name)
+        self._ready_changed.set()
+
+    def _watch(self, name: str) -> None:
+        """Ping a worker that is not ready until it answers (or leaves the cluster)."""
+        self._ready.discard(name)
+        if name not in self._watchers or self._watchers[name].done():
+            self._watchers[name] = asyncio.create_task(self._until_ready(name))
+
+    async def _until_ready(self, name: str) -> None:
+        while name in self._actors:
+            if await self._answers(self._actors[name]):
+                self._ready.add(name)
+                self._ready_changed.set()
+                log.info("worker ready worker=%s", name)
+                return
+            await asyncio.sleep(PING_EVERY_S)
+            await self._discover()
+
+    @staticmethod
+    async def _answers(actor: Any) -> bool:
+        try:
+            await asyncio.wait_for(ping(actor), PING_TIMEOUT_S)
+            return True
+        except Exception:  # dead, restarting or unreachable: not ready
+            return False
+
+    async def _pick(self) -> str:
+        """The least busy ready worker; waits up to READY_WAIT_S while none is ready."""
+        deadline = time.monotonic() + READY_WAIT_S
+        while True:
+            ready = [n for n in self._actors if n in self._ready]
+            if ready:
+                return min(ready, key=lambda n: self._busy.get(n, 0))
+            if not self._actors:
+                raise NoWorkerError("no GPU worker is connected (start `immu worker`)")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise NoWorkerError(f"no GPU worker became ready in {READY_WAIT_S:.0f} s")
+            self._ready_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready_changed.wait(), min(left, DISCOVER_EVERY_S))
+            await self._discover()
 
     async def workers_alive(self) -> int:
         """Workers that answer a ping within PING_TIMEOUT_S (one that restarts does not)."""
         await self._discover(force=True)
-
-        async def ping(actor: Any) -> bool:
-            try:
-                await asyncio.wait_for(actor.info.remote(), PING_TIMEOUT_S)
-                return True
-            except Exception:  # dead, restarting or unreachable: not alive
-                return False
-
-        return sum(await asyncio.gather(*(ping(a) for a in list(self._actors.values()))))
+        names = list(self._actors)
+        answers = await asyncio.gather(*(self._answers(self._actors[n]) for n in names))
+        return sum(answers)
 
     async def compose(self, request: ComposeRequest, on_progress: ProgressCallback) -> Composition:
         import ray.exceptions as rex
@@ -172,9 +146,7 @@ class RayComposer:
         last: Exception | None = None
         for attempt in range(1, self.max_attempts + 1):
             await self._discover(force=attempt > 1)
-            if not self._actors:
-                raise NoWorkerError("no GPU worker is connected (start `immu worker`)")
-            name = min(self._actors, key=lambda n: self._busy.get(n, 0))
+            name = await self._pick()
             self._busy[name] += 1
             log.info("job sent job=%d worker=%s attempt=%d", request.job_id, name, attempt)
             try:
@@ -190,10 +162,10 @@ class RayComposer:
                 log.warning(
                     "worker lost job=%d worker=%s attempt=%d", request.job_id, name, attempt
                 )
-                self._actors.pop(name, None)
+                if name in self._actors:
+                    self._watch(name)  # not ready until it answers again
             finally:
-                if name in self._busy:
-                    self._busy[name] -= 1
+                self._busy[name] -= 1
         raise NoWorkerError(
             f"job {request.job_id} lost its worker {self.max_attempts} times"
         ) from last
@@ -201,5 +173,7 @@ class RayComposer:
     async def close(self) -> None:
         import ray
 
+        for task in self._watchers.values():
+            task.cancel()
         if ray.is_initialized():
             await asyncio.to_thread(ray.shutdown)
