@@ -159,7 +159,13 @@ async def test_a_person_who_blocked_the_bot_does_not_stop_others(
     tg.send_photo(tg.user(42, "Gone"), PHOTO)
     tg.send_photo(tg.user(43, "Here"), PHOTO)
     await bot.result_for(43)
-    await bot.until(lambda: bot.job_statuses() == ["failed", "delivered"], "Gone's job ended")
+    await bot.until(
+        lambda: (
+            bot.db("SELECT user_id, status FROM jobs ORDER BY user_id")
+            == [(42, "failed"), (43, "delivered")]
+        ),
+        "Gone's job ended",
+    )
     assert results(tg, 42) == []
     assert bot.db("SELECT error FROM jobs WHERE user_id = 42") == [("blocked by the user",)]
     assert len(tg.calls_to("sendAudio", chat_id=42)) == 1  # no retrying someone who left
