@@ -12,7 +12,7 @@ from PIL import Image
 from bot.texts import CATALOGUE
 from pipeline import LocalComposer
 from tests.bot.conftest import StartBot
-from tests.bot.harness import answers, popups
+from tests.bot.harness import answers, popups, replies
 from tests.bot.inprocess import CHANNEL, job_of
 from tests.conftest import EXAMPLE_PHOTO
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
@@ -43,7 +43,8 @@ async def test_photo_to_three_tracks_to_one_post_to_likes(  # type: ignore[no-un
     tg.send_photo(ann, _photo_with_gps())
     await bot.until(lambda: fake_openai.requests, "the brief requested", REAL_CHAIN_S)
     await bot.until(lambda: EN["stage_brief"] in _edits(tg), "the brief stage on screen")
-    assert answers(tg, 42) == [EN["queued"].format(position=1)]
+    assert answers(tg, 42) == [EN["received"]]  # one message, edited as the job moves
+    assert replies(tg, 42)[0] == EN["queued"].format(position=1)
     # the event loop is free while the chain works: others get answers meanwhile
     tg.send_text(tg.user(77, "Zoe"), "/help")
     await bot.until(lambda: answers(tg, 77), "/help while composing")
