@@ -15,7 +15,7 @@ The parts, in this order (the first is the headline; the rest go by what they te
   compose-taesd      --tiny-vae (the default sampler)
   compose-dpm-taesd  both
   gl-batched         Griffin-Lim for the three tracks at once vs one at a time
-  fp16-vae           the VAE decode in fp16 vs fp32
+  fp16-vae           the VAE decode in fp16 vs fp32 (bf16 on a CPU)
   channels-last      UNet and VAE in channels-last memory format
   compile            torch.compile on the UNet, its warm-up timed apart
   cuda-graphs        torch.compile mode=reduce-overhead (CUDA only)
@@ -379,6 +379,7 @@ def _parts(args: argparse.Namespace) -> dict[str, tuple[Callable[[Context], None
     # the naive path is fp32, one prompt at a time, Griffin-Lim on the CPU: many units on
     # a GPU, a few where everything runs on the CPU anyway
     peers = 8 if args.device == "cuda" else 3
+    half = "fp16" if args.device == "cuda" else "bf16"
     backend = args.compile_backend
     return {
         "compose": (_compose_part("compose", "default", "steps", False), lambda c: 0.0),
@@ -395,7 +396,7 @@ def _parts(args: argparse.Namespace) -> dict[str, tuple[Callable[[Context], None
             lambda c: 2 * sides * c.unit_s,
         ),
         "fp16-vae": (
-            _toggle_part("fp16-vae", _toggle("fp16_vae"), "VAE decode, fp32 vs fp16"),
+            _toggle_part("fp16-vae", _toggle("half_vae"), f"VAE decode, fp32 vs {half}"),
             lambda c: sides * c.unit_s,
         ),
         "channels-last": (
