@@ -15,7 +15,7 @@ The parts, in this order (the first is the headline; the rest go by what they te
   compose-taesd      --tiny-vae (the default sampler)
   compose-dpm-taesd  both
   gl-batched         Griffin-Lim for the three tracks at once vs one at a time
-  fp16-vae           the VAE decode in fp16 vs fp32
+  fp16-vae           the VAE decode in fp16 vs fp32 (bf16 on a CPU)
   channels-last      UNet and VAE in channels-last memory format
   compile            torch.compile on the UNet, its warm-up timed apart
   cuda-graphs        torch.compile mode=reduce-overhead (CUDA only)
@@ -363,8 +363,8 @@ def _toggle(fn_name: str, **kwargs: Any) -> Callable[[Context], dict[str, float]
 
         if ctx.pipeline is None:
             raise RuntimeError("needs the compose part's pipeline")
-        measure = getattr(toggles, fn_name)
-        return dict(measure(ctx.pipeline, ctx.args.runs, ctx.args.warmup, **kwargs))
+        measure = getattr(toggles, fn_name)  # each side warmed up, whatever --warmup says
+        return dict(measure(ctx.pipeline, ctx.args.runs, **kwargs))
 
     return run
 
@@ -372,12 +372,14 @@ def _toggle(fn_name: str, **kwargs: Any) -> Callable[[Context], dict[str, float]
 def _parts(args: argparse.Namespace) -> dict[str, tuple[Callable[[Context], None], Callable]]:
     """Each part and its estimated seconds, from the first part's (load, one composition)."""
     runs, k = args.runs + args.warmup, args.jobs  # calls per measure
+    sides = args.runs + 1  # a speed-up's two sides are always warmed up
     compose_cost: Callable[[Context], float] = lambda c: c.load_s + runs * c.unit_s  # noqa: E731
     compile_s = 20.0 if args.compile_backend == "eager" else 120.0
-    diffusion = lambda c: 2 * runs * c.unit_s  # noqa: E731
+    diffusion = lambda c: 2 * sides * c.unit_s  # noqa: E731
     # the naive path is fp32, one prompt at a time, Griffin-Lim on the CPU: many units on
     # a GPU, a few where everything runs on the CPU anyway
     peers = 8 if args.device == "cuda" else 3
+    half = "fp16" if args.device == "cuda" else "bf16"
     backend = args.compile_backend
     return {
         "compose": (_compose_part("compose", "default", "steps", False), lambda c: 0.0),
@@ -391,11 +393,11 @@ def _parts(args: argparse.Namespace) -> dict[str, tuple[Callable[[Context], None
         ),
         "gl-batched": (
             _toggle_part("gl-batched", _toggle("griffin_lim_batched"), "three tracks' audio"),
-            lambda c: 2 * runs * c.unit_s,
+            lambda c: 2 * sides * c.unit_s,
         ),
         "fp16-vae": (
-            _toggle_part("fp16-vae", _toggle("fp16_vae"), "VAE decode, fp32 vs fp16"),
-            lambda c: runs * c.unit_s,
+            _toggle_part("fp16-vae", _toggle("half_vae"), f"VAE decode, fp32 vs {half}"),
+            lambda c: sides * c.unit_s,
         ),
         "channels-last": (
             _toggle_part("channels-last", _toggle("channels_last"), "diffusion + decode"),

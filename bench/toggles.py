@@ -3,7 +3,8 @@
 Every function takes a loaded ``Pipeline``, times the stage the speed-up touches with
 and without it, back to back in the same process, and leaves the pipeline as it found
 it. None of them changes what IMMU does by default; ``bench/kit.py`` runs them.
-Without ``warmup`` (the kit's CPU check) nothing is run once before it is timed.
+Each side is run once before it is timed, whatever the kit's ``--warmup`` says: a
+speed-up is a ratio of two measures, and one cold side would make it up.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def _render(pipeline: Pipeline) -> Callable[[], object]:
     return lambda: pipeline.generator.render(PROMPTS, SEEDS)
 
 
-def griffin_lim_batched(pipeline: Pipeline, runs: int, warmup: bool = True) -> dict[str, float]:
+def griffin_lim_batched(pipeline: Pipeline, runs: int) -> dict[str, float]:
     """Three tracks' Griffin-Lim in one batch (IMMU's way) vs one track after another."""
     images: list[Image.Image] = pipeline.generator.render(PROMPTS, SEEDS)
     device, n_iter = pipeline.device, pipeline.audio.n_iter
@@ -58,20 +59,22 @@ def griffin_lim_batched(pipeline: Pipeline, runs: int, warmup: bool = True) -> d
     def batched() -> None:
         audio_from_images(images, device=device, n_iter=n_iter)
 
-    if warmup:
-        batched()  # cuFFT plans, the mel matrices on the device
+    one_by_one()  # cuFFT plans, the mel matrices on the device
+    batched()
     return {
         "off": median_seconds(device, one_by_one, runs),
         "on": median_seconds(device, batched, runs),
     }
 
 
-def fp16_vae(pipeline: Pipeline, runs: int, warmup: bool = True) -> dict[str, float]:
-    """The VAE decode of three latents in fp32 vs fp16 (fp16 is already IMMU's on CUDA)."""
+def half_vae(pipeline: Pipeline, runs: int) -> dict[str, float]:
+    """The VAE decode of three latents in fp32 vs half precision: fp16 on CUDA (already
+    IMMU's there), bf16 on a CPU (which has no fast fp16)."""
     device = pipeline.device
+    half = torch.float16 if device.startswith("cuda") else torch.bfloat16
     latents = torch.randn(LATENT_SHAPE, generator=torch.Generator().manual_seed(0))
     seconds = {}
-    for key, dtype in (("off", torch.float32), ("on", torch.float16)):
+    for key, dtype in (("off", torch.float32), ("on", half)):
         vae = copy.deepcopy(pipeline.generator.pipe.vae).to(device, dtype)
         sample = latents.to(device, dtype)
 
@@ -79,24 +82,21 @@ def fp16_vae(pipeline: Pipeline, runs: int, warmup: bool = True) -> dict[str, fl
             with torch.inference_mode():
                 vae.decode(sample)  # type: ignore[operator]
 
-        if warmup:
-            decode()
+        decode()
         seconds[key] = median_seconds(device, decode, runs)
         del vae
     return seconds
 
 
-def channels_last(pipeline: Pipeline, runs: int, warmup: bool = True) -> dict[str, float]:
+def channels_last(pipeline: Pipeline, runs: int) -> dict[str, float]:
     """Diffusion and VAE decode with the UNet and VAE in channels-last memory format."""
     pipe, render = pipeline.generator.pipe, _render(pipeline)
-    if warmup:
-        render()
+    render()
     off = median_seconds(pipeline.device, render, runs)
     try:
         pipe.unet.to(memory_format=torch.channels_last)
         pipe.vae.to(memory_format=torch.channels_last)
-        if warmup:
-            render()
+        render()
         on = median_seconds(pipeline.device, render, runs)
     finally:
         pipe.unet.to(memory_format=torch.contiguous_format)
@@ -107,7 +107,6 @@ def channels_last(pipeline: Pipeline, runs: int, warmup: bool = True) -> dict[st
 def compiled_unet(
     pipeline: Pipeline,
     runs: int,
-    warmup: bool = True,
     *,
     mode: str | None = None,
     backend: str = "inductor",
@@ -116,8 +115,7 @@ def compiled_unet(
     compile, paid once at start-up) is timed apart. ``mode="reduce-overhead"`` adds CUDA
     graphs."""
     pipe, render = pipeline.generator.pipe, _render(pipeline)
-    if warmup:
-        render()
+    render()
     off = median_seconds(pipeline.device, render, runs)
     unet = pipe.unet
     try:
