@@ -27,6 +27,7 @@ from pipeline.device import pick_device, pick_dtype
 from pipeline.encoder import Encoder
 from pipeline.generator import SpectrogramGenerator
 from pipeline.mood import read_mood
+from pipeline.phase import DEFAULT_PHASE, PhaseMethod
 from pipeline.photo import clean_jpeg, load_photo
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ class PipelineConfig:
     guidance: float = 7.0
     scheduler: str = "default"
     tiny_vae: str | None = None  # an AutoencoderTiny (e.g. madebyollin/taesd) to decode with
-    griffin_lim_iters: int = 32
+    griffin_lim_iters: int = 32  # with phase="pghi": the time budget in as many iterations
+    phase: PhaseMethod = DEFAULT_PHASE  # spectrogram -> audio: "pghi" or Riffusion's "griffin-lim"
     llm_api_key: str | None = None
     llm_base_url: str | None = None
     llm_model: str = "gpt-4o-mini"
@@ -95,7 +97,9 @@ class Pipeline:
         self.batcher = RenderBatcher(
             self.generator.render, max_jobs=config.batch_jobs, gpu=self._gpu
         )
-        self.audio = AudioRenderer(device=self.device, n_iter=config.griffin_lim_iters)
+        self.audio = AudioRenderer(
+            device=self.device, n_iter=config.griffin_lim_iters, phase=config.phase
+        )
         self.encoder = Encoder()
         self._encode_pool = ThreadPoolExecutor(N_TRACKS, thread_name_prefix="immu-encode")
         log.info(
