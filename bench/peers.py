@@ -122,7 +122,7 @@ def time_naive(music: str, device: str, steps: int, n_iter: int, warmup: bool = 
     def copied() -> None:
         for prompt, seed in zip(PROMPTS, SEEDS, strict=True):
             image = naive.render([prompt], [seed])[0]
-            audio_from_images([image], device="cpu", n_iter=n_iter)
+            audio_from_images([image], device="cpu", n_iter=n_iter, phase="griffin-lim")
 
     if warmup:
         copied()

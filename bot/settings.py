@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from pipeline.config import PipelineConfig
+from pipeline.config import DEFAULT_PHASE, PhaseMethod, PipelineConfig
 
 # Telegram's positive reactions; 👎 💩 🤮 🤬 😢 💔 🖕 and the like are not likes
 DEFAULT_LIKE_REACTIONS = (
@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     scheduler: Literal["default", "dpm++"] = "default"
     tiny_vae: str = ""
     griffin_lim_iters: int = Field(32, ge=1, le=256)
+    phase: PhaseMethod = DEFAULT_PHASE
     duration_s: float = Field(5.0, ge=1.0, le=30.0)
 
     # --- the language model for the brief ---
@@ -138,6 +139,7 @@ class Settings(BaseSettings):
             scheduler=self.scheduler,
             tiny_vae=self.tiny_vae or None,
             griffin_lim_iters=self.griffin_lim_iters,
+            phase=self.phase,
             llm_api_key=self.llm_api_key.get_secret_value() if self.llm_api_key else None,
             llm_base_url=self.llm_base_url,
             llm_model=self.llm_model,

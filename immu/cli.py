@@ -258,7 +258,9 @@ def _image_to_audio(args: argparse.Namespace, settings: object) -> int:
         )
     assert isinstance(settings, Settings)
     device = pick_device(settings.device)
-    (audio,) = audio_from_images([image], device=device, n_iter=settings.griffin_lim_iters)
+    (audio,) = audio_from_images(
+        [image], device=device, n_iter=settings.griffin_lim_iters, phase=settings.phase
+    )
     args.audio.write_bytes(wav_bytes(audio))
     print(f"wrote {args.audio}")
     return 0

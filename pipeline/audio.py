@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from pipeline.config import DEFAULT_PHASE, PhaseMethod
 from pipeline.spectrogram import (
     GRIFFIN_LIM_ITERS,
     HOP_LENGTH,
@@ -16,19 +17,23 @@ CROSSFADE_S = 0.25
 
 
 class AudioRenderer:
-    """Turns Riffusion images into audio with the pseudo-inverse mel and Griffin-Lim."""
+    """Turns Riffusion images into audio: pseudo-inverse mel, then phase retrieval."""
 
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, *, device: str, n_iter: int = GRIFFIN_LIM_ITERS) -> None:
-        self.device, self.n_iter = device, n_iter
+    def __init__(
+        self, *, device: str, n_iter: int = GRIFFIN_LIM_ITERS, phase: PhaseMethod = DEFAULT_PHASE
+    ) -> None:
+        self.device, self.n_iter, self.phase = device, n_iter, phase
 
     @property
     def clip_seconds(self) -> float:
         return 511 * HOP_LENGTH / SAMPLE_RATE
 
     def render(self, images: list[Image.Image], *, seed: int = 0) -> list[np.ndarray]:
-        return audio_from_images(images, device=self.device, n_iter=self.n_iter, seed=seed)
+        return audio_from_images(
+            images, device=self.device, n_iter=self.n_iter, phase=self.phase, seed=seed
+        )
 
     @staticmethod
     def clips_needed(seconds: float) -> int:

@@ -74,7 +74,9 @@ class Pipeline:
         self.batcher = RenderBatcher(
             self.generator.render, max_jobs=config.batch_jobs, gpu=self._gpu
         )
-        self.audio = AudioRenderer(device=self.device, n_iter=config.griffin_lim_iters)
+        self.audio = AudioRenderer(
+            device=self.device, n_iter=config.griffin_lim_iters, phase=config.phase
+        )
         self.encoder = Encoder(config.ffmpeg)
         self._encode_pool = ThreadPoolExecutor(N_TRACKS, thread_name_prefix="immu-encode")
         log.info(

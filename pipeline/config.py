@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+# spectrogram -> audio: a phase-gradient start then Griffin-Lim, or Riffusion's own
+PhaseMethod = Literal["pghi", "griffin-lim"]
+DEFAULT_PHASE: PhaseMethod = "pghi"
 
 
 @dataclass(frozen=True)
@@ -16,7 +21,8 @@ class PipelineConfig:
     guidance: float = 7.0
     scheduler: str = "default"
     tiny_vae: str | None = None  # an AutoencoderTiny (e.g. madebyollin/taesd) to decode with
-    griffin_lim_iters: int = 32
+    griffin_lim_iters: int = 32  # with phase="pghi": the time budget in as many iterations
+    phase: PhaseMethod = DEFAULT_PHASE  # spectrogram -> audio: "pghi" or Riffusion's "griffin-lim"
     llm_api_key: str | None = None
     llm_base_url: str | None = None
     llm_model: str = "gpt-4o-mini"

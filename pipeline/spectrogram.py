@@ -2,18 +2,20 @@
 
 The numbers are Riffusion's (riffusion-hobby, ``SpectrogramParams``), so that images
 made by Riffusion's own tools decode here and ours decode there. Everything runs in
-``torch`` so the inversion (pseudo-inverse mel + Griffin-Lim) runs on the GPU too,
-on a whole batch of tracks at once.
+``torch`` so the inversion (pseudo-inverse mel, then phase retrieval: ``pipeline.phase``)
+runs on the GPU too, on a whole batch of tracks at once.
 """
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import numpy as np
 import torch
 from PIL import Image
+
+from pipeline.config import DEFAULT_PHASE, PhaseMethod
+from pipeline.phase import Grid, griffin_lim, pghi_griffin_lim
 
 SAMPLE_RATE = 44_100
 N_FFT = 17_640  # 400 ms
@@ -25,9 +27,9 @@ F_MAX = 10_000.0
 IMAGE_POWER = 0.25
 NOMINAL_MAX = 30e6  # Riffusion's reference scale; irrelevant after normalisation
 GRIFFIN_LIM_ITERS = 32
-GRIFFIN_LIM_MOMENTUM = 0.99
 CLIP_COLUMNS = 512  # 5.12 s
 CLIP_SAMPLES = CLIP_COLUMNS * HOP_LENGTH
+STFT = Grid(hop=HOP_LENGTH, window=WIN_LENGTH, n_fft=N_FFT)
 
 
 def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
@@ -60,40 +62,10 @@ def _mel_matrices(device: str) -> tuple[torch.Tensor, torch.Tensor]:
     return fb.to(device), pinv.to(device)
 
 
-@lru_cache(maxsize=4)
-def _window(device: str) -> torch.Tensor:
-    return torch.hann_window(WIN_LENGTH, periodic=True, device=device)
-
-
-def _stft(audio: torch.Tensor) -> torch.Tensor:
-    return torch.stft(
-        audio,
-        n_fft=N_FFT,
-        hop_length=HOP_LENGTH,
-        win_length=WIN_LENGTH,
-        window=_window(str(audio.device)),
-        center=True,
-        pad_mode="reflect",
-        return_complex=True,
-    )
-
-
-def _istft(spec: torch.Tensor, length: int) -> torch.Tensor:
-    return torch.istft(
-        spec,
-        n_fft=N_FFT,
-        hop_length=HOP_LENGTH,
-        win_length=WIN_LENGTH,
-        window=_window(str(spec.device)),
-        center=True,
-        length=length,
-    )
-
-
 def mel_from_audio(audio: torch.Tensor) -> torch.Tensor:
     """Mono waveform(s) (..., samples) at 44.1 kHz -> mel magnitudes (..., n_mels, frames)."""
     fb, _ = _mel_matrices(str(audio.device))
-    magnitude = _stft(audio.float()).abs()
+    magnitude = STFT.stft(audio.float()).abs()
     return torch.matmul(magnitude.transpose(-1, -2), fb).transpose(-1, -2)
 
 
@@ -119,43 +91,36 @@ def mel_from_image(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.power(level, 1.0 / IMAGE_POWER) * NOMINAL_MAX).float()
 
 
-def griffin_lim(
-    magnitude: torch.Tensor,
-    *,
-    length: int,
-    n_iter: int = GRIFFIN_LIM_ITERS,
-    momentum: float = GRIFFIN_LIM_MOMENTUM,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Fast Griffin-Lim (Perraudin et al.) on linear magnitudes (..., n_freqs, frames)."""
-    phase = torch.rand(magnitude.shape, generator=generator, device="cpu").to(magnitude.device)
-    angles = torch.polar(torch.ones_like(magnitude), phase * 2 * math.pi)
-    previous = torch.zeros_like(angles)
-    keep = momentum / (1 + momentum)
-    # in place and fused (sgn is z/|z|): these tensors are ~100 MB each for three tracks
-    for _ in range(n_iter):
-        rebuilt = _stft(_istft(angles.mul_(magnitude), length))
-        angles = torch.sgn(previous.mul_(-keep).add_(rebuilt))
-        previous = rebuilt
-    return _istft(angles.mul_(magnitude), length)
-
-
 def audio_from_mel(
     mel: torch.Tensor,
     *,
     n_iter: int = GRIFFIN_LIM_ITERS,
+    phase: PhaseMethod = DEFAULT_PHASE,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Mel magnitudes (..., n_mels, frames) -> waveform(s), peak-normalised to 0.9.
 
-    A batch (tracks stacked on the first axis) is inverted in one go.
+    A batch (tracks stacked on the first axis) is inverted in one go. ``phase`` picks the
+    phase retrieval (``pipeline.phase``); ``n_iter`` is its time budget in Griffin-Lim
+    iterations at Riffusion's FFT size. Only ``griffin-lim`` is random (its start phase,
+    from ``generator``); ``pghi`` gives the same audio every time.
     """
-    _, pinv = _mel_matrices(str(mel.device))
-    linear = torch.matmul(mel.float().transpose(-1, -2), pinv).transpose(-1, -2).clamp_min(0)
-    frames = mel.shape[-1]
-    audio = griffin_lim(
-        linear, length=(frames - 1) * HOP_LENGTH, n_iter=n_iter, generator=generator
-    )
+    fb, pinv = _mel_matrices(str(mel.device))
+    mel = mel.float()
+    linear = torch.matmul(mel.transpose(-1, -2), pinv).transpose(-1, -2).clamp_min(0)
+    length = (mel.shape[-1] - 1) * HOP_LENGTH
+    if phase == "griffin-lim":
+        audio = griffin_lim(linear, STFT, length=length, n_iter=n_iter, generator=generator)
+    else:
+        flat = (-1, *mel.shape[-2:])  # pghi works on (tracks, bins, frames)
+        audio = pghi_griffin_lim(
+            mel.reshape(flat),
+            fb,
+            linear.reshape(-1, *linear.shape[-2:]),
+            STFT,
+            length=length,
+            n_iter=n_iter,
+        ).reshape(*mel.shape[:-2], length)
     peak = audio.abs().amax(dim=-1, keepdim=True).clamp_min(1e-9)
     return audio / peak * 0.9
 
@@ -165,12 +130,13 @@ def audio_from_images(
     *,
     device: str = "cpu",
     n_iter: int = GRIFFIN_LIM_ITERS,
+    phase: PhaseMethod = DEFAULT_PHASE,
     seed: int = 0,
 ) -> list[np.ndarray]:
     """Riffusion images of equal size -> float32 mono waveforms, all inverted in one batch."""
     mels = torch.stack([mel_from_image(image) for image in images]).to(device)
     generator = torch.Generator().manual_seed(seed)
-    audio = audio_from_mel(mels, n_iter=n_iter, generator=generator)
+    audio = audio_from_mel(mels, n_iter=n_iter, phase=phase, generator=generator)
     return [row.cpu().numpy().astype(np.float32) for row in audio]
 
 

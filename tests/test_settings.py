@@ -34,3 +34,10 @@ def test_env_example_defaults_are_the_real_defaults(monkeypatch, tmp_path) -> No
         monkeypatch.setenv(key, value)
     from_example = Settings()
     assert from_example == defaults
+
+
+def test_the_phase_setting_reaches_the_pipeline(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("IMMU_PHASE", "griffin-lim")
+    assert Settings().pipeline_config().phase == "griffin-lim"
+    monkeypatch.delenv("IMMU_PHASE")
+    assert Settings(_env_file=None).pipeline_config().phase == "pghi"  # type: ignore[call-arg]
