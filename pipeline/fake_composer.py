@@ -214,20 +214,6 @@ class FakeComposer:
         for gate in self._holds:  # a held compose must not outlive the bot
             gate.release()
 
-    # until the bot calls pipeline directly
-    async def clean_photo(self, data: bytes) -> bytes:
-        """Untrusted bytes -> the clean JPEG the real composers make (``PhotoError`` if not)."""
-        return await asyncio.to_thread(_clean_photo, data)
-
-    # until the bot calls pipeline directly
-    async def video(self, mp3: bytes, cover_jpeg: bytes) -> bytes:
-        """The channel's MP4, made by the real encoder."""
-        from pipeline.encoder import Encoder  # imports the spectrogram maths, and torch
-
-        return await asyncio.to_thread(Encoder().mp4, mp3, cover_jpeg=cover_jpeg)
-
-    # --- inside ---
-
     async def _stage(self, job_id: int, on_progress: ProgressCallback, event: Progress) -> None:
         on_progress(event)
         for gate in self._holds:
