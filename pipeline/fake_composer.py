@@ -38,7 +38,7 @@ from pipeline.composition import (
     Stage,
     Track,
 )
-from pipeline.photo import MODEL_SIDE, clean_jpeg, load_photo
+from pipeline.photo import clean_jpeg, load_photo
 
 if TYPE_CHECKING:  # pipeline.composer loads the chain, and with it torch
     from pipeline.composer import ComposeRequest
@@ -229,10 +229,6 @@ def _three(genres: Sequence[str]) -> tuple[str, str, str]:
 
 def _cover(photo: bytes) -> bytes:
     return clean_jpeg(load_photo(photo))
-
-
-def _clean_photo(data: bytes) -> bytes:
-    return clean_jpeg(load_photo(data), max_side=MODEL_SIDE)
 
 
 def _spectrogram(seed: int) -> bytes:
