@@ -301,8 +301,9 @@ def part_batching(ctx: Context) -> None:
 
     import torch
 
-    from pipeline.composer import ComposeRequest, LocalComposer
+    from pipeline.composer import ComposeRequest
     from pipeline.composition import ComposeOptions
+    from pipeline.local_composer import LocalComposer
 
     async def jobs(composer: LocalComposer, count: int) -> tuple[float, list[float]]:
         async def one(i: int) -> float:
