@@ -39,6 +39,7 @@ from bot.moderation import Moderation
 from bot.posting import Posting
 from bot.review import Review
 from bot.settings import Settings
+from bot.transport import AiohttpRequest
 from pipeline import Composer
 from pipeline.ray_cluster import RayClusterError
 from storage import Store, StoreError
@@ -69,13 +70,15 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
+        .request(AiohttpRequest())  # see bot/transport.py: httpx made a burst wait
+        # the last getUpdates at shutdown waits for the cancelled long poll's connection;
+        # PTB's 1 s is too short on a loaded host and the offset would not be confirmed
+        .get_updates_request(
+            AiohttpRequest(1, read_timeout=settings.poll_timeout_s + 10, pool_timeout=10)
+        )
         # waits out 429 retry_after for us, and keeps to IMMU_SEND_RATE messages a second
         .rate_limiter(AIORateLimiter(overall_max_rate=settings.send_rate, max_retries=3))
         .concurrent_updates(16)
-        .get_updates_read_timeout(settings.poll_timeout_s + 10)
-        # the last getUpdates at shutdown waits for the cancelled long poll's connection;
-        # PTB's 1 s is too short on a loaded host and the offset would not be confirmed
-        .get_updates_pool_timeout(10)
         .build()
     )
     private = filters.ChatType.PRIVATE
