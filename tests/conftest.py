@@ -12,6 +12,10 @@ from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach a model hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # one thread per test process (and the bots it starts): with a torch thread per core
+    # in each of pytest-xdist's processes, OpenMP's waiting threads ate the cores
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_PHOTO = ROOT / "examples" / "sunset.jpg"
