@@ -240,6 +240,8 @@ async def _start(
     app.bot_data["services"] = handlers.Services(chat, intake, jobs, posting, account)
     app.bot_data["moderation"] = moderation_handlers.ModerationServices(moderation, review)
     await _check_channel(app, feed)
+    if problem := await review.unreachable():  # IMMU_REVIEW_CHAT: before anyone waits on it
+        raise StartupError(problem)
     await store.recount_likes([normalised(e) for e in settings.like_reactions])
     log.info("loading models")
     await composer.start()

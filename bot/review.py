@@ -76,6 +76,16 @@ class Review:
         room = _chat_ref(settings.review_chat) if settings.review_chat else None
         self.rooms: list[int | str] = [room] if room is not None else list(settings.admin_ids)
 
+    async def unreachable(self) -> str | None:
+        """At start-up: why the operators' chat (IMMU_REVIEW_CHAT) cannot be used, if so."""
+        if not self.settings.review_chat:
+            return None
+        try:
+            await self.bot.get_chat(_chat_ref(self.settings.review_chat))
+        except TelegramError as exc:
+            return f"the operators' chat {self.settings.review_chat} cannot be reached: {exc}"
+        return None
+
     # --- posts in front of the operators ---
 
     async def submit(self, post: Post, lang: str) -> Answer:
