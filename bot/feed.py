@@ -168,11 +168,13 @@ class Feed:
             write_timeout=self.settings.upload_timeout_s,
         )
 
-    async def remove(self, message_id: int) -> Removal:
-        """Take a post down; if Telegram will not delete it, blank it: a grey picture in
-        place of the track and the photo, no name, no buttons."""
+    async def remove(self, message_id: int, chat: int | str | None = None) -> Removal:
+        """Take a post down (from the channel, or ``chat``: the operators'); if Telegram will
+        not delete it, blank it: a grey picture in place of the track and the photo, no
+        name, no buttons."""
+        chat = self.chat if chat is None else chat
         try:
-            await self.bot.delete_message(self.chat, message_id)
+            await self.bot.delete_message(chat, message_id)
             return Removal.DELETED
         except BadRequest as exc:
             if "not found" in str(exc).lower():  # already gone: that is what we wanted
@@ -185,7 +187,7 @@ class Feed:
                 InputMediaPhoto(
                     _placeholder(), caption=_in_each(plain, self.languages(), "post_removed", {})
                 ),
-                chat_id=self.chat,
+                chat_id=chat,
                 message_id=message_id,
                 reply_markup=None,
             )

@@ -134,6 +134,8 @@ class Posting:
             if post is not None and post.channel_message_id is not None:
                 removal = await self.feed.remove(post.channel_message_id)
             if removal != Removal.FAILED:
+                if self.review is not None:
+                    await self.review.withdraw(post_id)
                 await self.store.delete_post(post_id, who.id)
         log.info("post deleted post=%d channel=%s", post_id, removal)
         key = {Removal.DELETED: "deleted", Removal.EDITED: "delete_edited"}
@@ -154,6 +156,9 @@ class Posting:
             for post in await self.store.user_posts(who.id):
                 if post.channel_message_id is not None:
                     public += await self.feed.remove(post.channel_message_id) == Removal.FAILED
+            if self.review is not None:  # held or reported posts: copies with the operators
+                for post_id in await self.store.post_ids_of(who.id):
+                    await self.review.withdraw(post_id)
             paths = await self.store.forget_user(who.id)
         self.files.remove(paths)
         if public:  # never claim a deletion that did not happen

@@ -215,6 +215,13 @@ class Review:
 
     # --- the operators' messages and the owner ---
 
+    async def withdraw(self, post_id: int) -> None:
+        """The owner deleted the post or used /forget: its photo leaves the operators' chat
+        now, not when an operator next taps it. Call with the job's lock held."""
+        for chat_id, message_id, _ in await self.store.reviews_of(post_id):
+            if await self.feed.remove(message_id, chat=chat_id) == Removal.FAILED:
+                log.error("operators' copy stays post=%d message=%d", post_id, message_id)
+
     async def close_all(self, post_id: int) -> None:
         """The decision's buttons off every operators' message about a post."""
         for chat_id, message_id, _ in await self.store.reviews_of(post_id):

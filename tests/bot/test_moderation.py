@@ -152,10 +152,10 @@ async def test_approve_after_forget_posts_nothing(tg: FakeTelegram, start_bot: S
     (held,) = await bot.until(lambda: _room_posts(tg), "the operators' copy")
     tg.tap(ann, result, "forget:42")
     assert await _popup(bot, 2) == EN["forgotten"]
-    tg.tap(admin, held, "approve:1")
+    assert _room_posts(tg) == []  # Ann's photo left the operators' chat with her data
+    tg.tap(admin, held, "approve:1")  # an operator's app that still showed it
     assert await _popup(bot, 3) == EN["decision_gone"]
     assert _channel_posts(tg) == [] and bot.db("SELECT COUNT(*) FROM posts") == [(0,)]
-    assert _room_posts(tg) == []  # Ann's photo does not stay with the operators
 
 
 async def test_approve_again_after_delete_posts_nothing(
@@ -172,6 +172,7 @@ async def test_approve_again_after_delete_posts_nothing(
     assert len(_channel_posts(tg)) == 1
     tg.tap(ann, result, "del:1")  # Ann deletes it from /delete
     assert await _popup(bot, 3) == EN["deleted"]
+    assert _room_posts(tg) == []  # and the operators' copy of it
     tg.tap(admin, held, "approve:1")  # a second operator, on the same message
     assert await _popup(bot, 4) == EN["decision_gone"]
     assert _channel_posts(tg) == [] and len(tg.calls_to("sendVideo", chat_id="@immu_feed")) == 1
