@@ -125,6 +125,28 @@ class Chat:
                 return None
         return None
 
+    async def set_keyboard(self, chat_id: int, message_id: int, markup: Any) -> bool:
+        """Replace a message's keyboard, again after a 5xx or a timeout (the same edit twice
+        changes nothing); False if Telegram refused it (logged)."""
+        for attempt in range(1, SEND_TRIES + 1):
+            try:
+                await self.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=markup)
+                return True
+            except BadRequest as exc:
+                if "not modified" in str(exc).lower():  # an earlier try got through
+                    return True
+                log.info("keyboard not replaced message=%d reason=%s", message_id, exc)
+                return False
+            except NetworkError as exc:
+                if attempt == SEND_TRIES:
+                    log.info("keyboard not replaced message=%d reason=%s", message_id, exc)
+                    return False
+                await asyncio.sleep(SEND_BACKOFF_S * 2 ** (attempt - 1))
+            except TelegramError as exc:
+                log.info("keyboard not replaced message=%d reason=%s", message_id, exc)
+                return False
+        return False
+
     async def edit_or_say(
         self,
         chat_id: int,

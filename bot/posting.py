@@ -220,12 +220,8 @@ class Posting:
         log.info("posted post=%d job=%d channel_message=%d", post.id, job.id, message.message_id)
         if job.result_message_id is not None:
             lang = await self.chat.language(user.id)
-            try:
-                await self.bot.edit_message_reply_markup(
-                    job.chat_id, job.result_message_id, reply_markup=keyboards.link(lang, url)
-                )
-            except TelegramError as exc:
-                log.info("keyboard not replaced job=%d reason=%s", job.id, exc)
+            link = keyboards.link(lang, url)
+            await self.chat.set_keyboard(job.chat_id, job.result_message_id, link)
         return PostStatus.POSTED
 
 

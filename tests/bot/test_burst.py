@@ -34,12 +34,13 @@ async def test_thirty_people_under_random_faults_are_served_and_posted_exactly_o
         timeout=180,
     )
     await bot.settled()
-    for person in people:
+    for n, person in enumerate(people):
         audios = [m for m in tg.chat_messages(person["id"]) if "audio" in m]
         assert len(audios) == 3, person["first_name"]  # no fourth audio, none missing
         choices = [m for m in tg.chat_messages(person["id"]) if "reply_markup" in m
                    and ("pick:" in str(m["reply_markup"]) or "t.me/" in str(m["reply_markup"]))]  # fmt: skip
-        assert len(choices) == 1  # one keyboard (a link to the post, unless that edit failed)
+        assert len(choices) == 1  # one keyboard, a link to the post once picked
+        assert ("t.me/" in str(choices[0]["reply_markup"])) == (n < PICKERS)
     posts = [m for m in tg.chat_messages(CHANNEL_ID) if "video" in m]
     assert len(posts) == PICKERS  # each tap posted once, none twice
     recorded = {row[0] for row in bot.db("SELECT channel_message_id FROM posts")}
