@@ -99,7 +99,7 @@ class Store:
             raise StoreError(f"migration left {len(broken)} rows without their parent")
         await self._db.execute("PRAGMA foreign_keys=ON")
 
-    # --- the four ways to talk to SQLite; each maps its errors to StoreError ---
+    # --- the five ways to talk to SQLite; each maps its errors to StoreError ---
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> Any:
         async with (
@@ -118,15 +118,23 @@ class Store:
             return list(await cursor.fetchall())
 
     async def _write(self, sql: str, params: Iterable[Any] = ()) -> int:
-        """Run one change; returns the rows it touched (or, for an INSERT, the new id)."""
+        """Run one change; returns the rows it touched (0 for an INSERT that did nothing)."""
         async with (
             self._lock,
             self._errors("written"),
             self._db.execute(sql, tuple(params)) as cursor,
         ):
-            if sql.lstrip().upper().startswith("INSERT"):
-                return cursor.lastrowid or 0
             return cursor.rowcount
+
+    async def _insert(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Insert one row; returns its id."""
+        async with (
+            self._lock,
+            self._errors("written"),
+            self._db.execute(sql, tuple(params)) as cursor,
+        ):
+            assert cursor.rowcount == 1 and cursor.lastrowid is not None, sql
+            return cursor.lastrowid
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -197,7 +205,7 @@ class Store:
         remix_post_id: int | None = None,
     ) -> Job:
         now = _now()
-        job_id = await self._write(
+        job_id = await self._insert(
             """INSERT INTO jobs (user_id, chat_id, photo_path, seed, status, created_at, updated_at,
                remix_post_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
             (user_id, chat_id, photo_path, seed, JobStatus.QUEUED, now, now, remix_post_id),

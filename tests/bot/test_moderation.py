@@ -290,6 +290,9 @@ async def test_a_banned_person_is_refused_and_the_ban_survives_a_restart(
     await bot.result_for(42)  # a job already composing is delivered ...
     tg.send_photo(ann, PHOTO)
     await bot.until(lambda: EN["banned"] in replies(tg, 42), "refused")
+    tg.send_text(admin, "/ban 42")  # another operator, not knowing
+    already = EN["ban_already"].format(user=42, posts=0)
+    await bot.until(lambda: already in answers(tg, ADMIN), "told it was already done")
     await bot.stop()
 
     again = await start_bot(composer, admin_ids=[ADMIN])
