@@ -14,10 +14,11 @@ from bot.feed import Feed
 from bot.jobs import Jobs
 from bot.settings import Settings
 from bot.texts import LANGUAGES, plain, raw, text
-from storage import Store
+from storage import PostStatus, Store
 
 PROFILE_POSTS = 30
 DELETE_CHOICES = 20
+DELETABLE = (PostStatus.POSTED, PostStatus.REVIEW, PostStatus.HIDDEN)
 TOP_POSTS = 10
 TOP_WINDOW = timedelta(days=7)
 
@@ -61,8 +62,10 @@ class Account:
         return Answer(raw(lang, "top", lines=lines))
 
     async def delete_menu(self, who: Person) -> Answer:
+        """The person's posts to take down: public ones, and those held for review or
+        hidden after reports (withdrawn before an operator decides)."""
         lang = await self.chat.meet(who)
-        posts = await self.store.user_posts(who.id)
+        posts = await self.store.user_posts(who.id, DELETABLE)
         if not posts:
             return Answer(text(lang, "delete_none"))
         labels = [

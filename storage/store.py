@@ -426,12 +426,15 @@ class Store:
             tuple(liked),
         )
 
-    async def user_posts(self, user_id: int) -> list[PostView]:
+    async def user_posts(
+        self, user_id: int, statuses: tuple[PostStatus, ...] = (PostStatus.POSTED,)
+    ) -> list[PostView]:
+        """The person's posts in ``statuses`` (the public ones unless told), newest first."""
         rows = await self._all(
-            """SELECT p.id, p.channel_message_id, t.genre, p.likes, p.created_at
+            f"""SELECT p.id, p.channel_message_id, t.genre, p.likes, p.created_at
                FROM posts p JOIN tracks t ON t.job_id = p.job_id AND t.idx = p.track_idx
-               WHERE p.user_id = ? AND p.status = ? ORDER BY p.id DESC""",
-            (user_id, PostStatus.POSTED),
+               WHERE p.user_id = ? AND p.status IN {_in(statuses)} ORDER BY p.id DESC""",
+            (user_id,),
         )
         return [PostView(**dict(row)) for row in rows]
 

@@ -158,6 +158,26 @@ async def test_approve_after_forget_posts_nothing(tg: FakeTelegram, start_bot: S
     assert _channel_posts(tg) == [] and bot.db("SELECT COUNT(*) FROM posts") == [(0,)]
 
 
+async def test_the_owner_withdraws_a_post_waiting_for_review(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    bot = await _reviewing(tg, start_bot)
+    ann, admin = tg.user(42, "Ann"), tg.user(ADMIN, "Op")
+    assert await _pick(bot, ann, 1) == EN["review_waiting"]
+    (held,) = await bot.until(lambda: _room_posts(tg), "the operators' copy")
+    tg.send_text(ann, "/delete")
+    (menu,) = await bot.until(
+        lambda: [m for m in tg.chat_messages(42) if "del:1" in str(m.get("reply_markup"))],
+        "her held post offered for deletion",
+    )
+    tg.tap(ann, menu, "del:1")
+    assert await _popup(bot, 2) == EN["deleted"]
+    assert _room_posts(tg) == [] and bot.db("SELECT COUNT(*) FROM posts") == [(0,)]
+    tg.tap(admin, held, "approve:1")  # an operator's app that still showed it
+    assert await _popup(bot, 3) == EN["decision_gone"]
+    assert _channel_posts(tg) == []
+
+
 async def test_approve_again_after_delete_posts_nothing(
     tg: FakeTelegram, start_bot: StartBot
 ) -> None:
