@@ -69,7 +69,8 @@ class Account:
         if not posts:
             return Answer(text(lang, "delete_none"))
         labels = [
-            (p.id, plain(lang, "button_delete_post", genre=p.genre, likes=p.likes, date=p.created_at[:10]))
+            (p.id, plain(lang, "button_delete_post" if p.status == PostStatus.POSTED else "button_delete_held",
+                         genre=p.genre, likes=p.likes, date=p.created_at[:10]))
             for p in posts[:DELETE_CHOICES]
         ]  # fmt: skip
         return Answer(text(lang, "delete_choose"), keyboards.delete_choices(lang, labels))

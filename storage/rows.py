@@ -111,3 +111,7 @@ class PostView:
     genre: str
     likes: int
     created_at: str
+    status: PostStatus = PostStatus.POSTED
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", PostStatus(self.status))

@@ -431,7 +431,7 @@ class Store:
     ) -> list[PostView]:
         """The person's posts in ``statuses`` (the public ones unless told), newest first."""
         rows = await self._all(
-            f"""SELECT p.id, p.channel_message_id, t.genre, p.likes, p.created_at
+            f"""SELECT p.id, p.channel_message_id, t.genre, p.likes, p.created_at, p.status
                FROM posts p JOIN tracks t ON t.job_id = p.job_id AND t.idx = p.track_idx
                WHERE p.user_id = ? AND p.status IN {_in(statuses)} ORDER BY p.id DESC""",
             (user_id,),

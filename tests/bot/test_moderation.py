@@ -170,6 +170,9 @@ async def test_the_owner_withdraws_a_post_waiting_for_review(
         lambda: [m for m in tg.chat_messages(42) if "del:1" in str(m.get("reply_markup"))],
         "her held post offered for deletion",
     )
+    assert (
+        buttons(menu)[0]["text"].startswith("Delete: ") and "not public" in buttons(menu)[0]["text"]
+    )
     tg.tap(ann, menu, "del:1")
     assert await _popup(bot, 2) == EN["deleted"]
     assert _room_posts(tg) == [] and bot.db("SELECT COUNT(*) FROM posts") == [(0,)]
