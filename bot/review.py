@@ -22,7 +22,7 @@ from bot.feed import Feed, Removal
 from bot.posting import Posting
 from bot.settings import Settings
 from bot.texts import language_of, plain, text
-from storage import Post, PostStatus, Store
+from storage import HELD, Post, PostStatus, Store
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +103,14 @@ class Review:
         """Held posts whose operators' message never went out: sent again, now and then."""
         while True:
             try:
-                for post in await self.store.unsent_reviews():
-                    async with self.posting.lock(post.job_id):
-                        if not await self.store.reviews_of(post.id):
+                for listed in await self.store.unsent_reviews():
+                    async with self.posting.lock(listed.job_id):
+                        post = await self.store.get_post(listed.id)  # withdrawn meanwhile?
+                        if (
+                            post
+                            and post.status in HELD
+                            and not await self.store.reviews_of(post.id)
+                        ):
                             reason = CHOICE if post.status == PostStatus.REVIEW else REPORTS
                             await self._send(post, reason)
             except asyncio.CancelledError:
