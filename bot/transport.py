@@ -62,6 +62,7 @@ class AiohttpRequest(BaseRequest):
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._pool_size),
                 headers={"User-Agent": self.USER_AGENT},
+                trust_env=True,  # HTTPS_PROXY, NO_PROXY ..., as PTB's httpx read them
             )
 
     async def shutdown(self) -> None:
@@ -88,7 +89,7 @@ class AiohttpRequest(BaseRequest):
         timeout = aiohttp.ClientTimeout(
             total=(write or 0) + (read or 0) if files and write and read else None,
             # aiohttp's "connect" is waiting for a free connection and opening one
-            connect=None if pool is None or connect is None else pool + connect,
+            connect=None if pool is None and connect is None else (pool or 0) + (connect or 0),
             sock_connect=connect,
             sock_read=read,
         )
