@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import signal
 import sys
-from urllib.parse import urlsplit
 
 from telegram.error import Forbidden, InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.ext import (
@@ -40,15 +38,12 @@ from bot.posting import Posting
 from bot.review import Review
 from bot.settings import Settings
 from bot.transport import AiohttpRequest
+from bot.updates import receive_updates, webhook_problem
 from pipeline import Composer
 from pipeline.ray_cluster import RayClusterError
 from storage import Store, StoreError
 
 log = logging.getLogger(__name__)
-
-# Telegram sends reaction counts only to a bot that asks for them by name.
-ALLOWED_UPDATES = ["message", "callback_query", "message_reaction_count"]
-WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as secret_token
 
 
 class StartupError(Exception):
@@ -63,19 +58,22 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
         raise StartupError("IMMU_CHANNEL is not set: the @name or id of the feed channel")
     if settings.moderation == "review" and not settings.review_chat:
         raise StartupError("IMMU_MODERATION=review needs IMMU_REVIEW_CHAT: the operators' chat")
-    _check_webhook(settings)
+    if problem := webhook_problem(settings):
+        raise StartupError(problem)
     api = settings.telegram_api_url.rstrip("/")
+    http = (
+        AiohttpRequest(),
+        # the last getUpdates at shutdown waits for the cancelled long poll's connection;
+        # PTB's 1 s is too short on a loaded host and the offset would not be confirmed
+        AiohttpRequest(1, read_timeout=settings.poll_timeout_s + 10, pool_timeout=10),
+    )
     app = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
-        .request(AiohttpRequest())  # see bot/transport.py: httpx made a burst wait
-        # the last getUpdates at shutdown waits for the cancelled long poll's connection;
-        # PTB's 1 s is too short on a loaded host and the offset would not be confirmed
-        .get_updates_request(
-            AiohttpRequest(1, read_timeout=settings.poll_timeout_s + 10, pool_timeout=10)
-        )
+        .request(http[0])  # see bot/transport.py: httpx made a burst wait
+        .get_updates_request(http[1])
         # waits out 429 retry_after for us, and keeps to IMMU_SEND_RATE messages a second
         .rate_limiter(AIORateLimiter(overall_max_rate=settings.send_rate, max_retries=3))
         .concurrent_updates(16)
@@ -109,42 +107,8 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
     app.add_handler(MessageHandler(filters.ChatType.GROUPS & asked, handlers.in_group))
     app.add_handler(MessageReactionHandler(handlers.reaction_count))
     app.add_error_handler(_log_error)
+    app.bot_data["http"] = http  # closed by ``serve`` even if PTB never initialized
     return app
-
-
-def _check_webhook(settings: Settings) -> None:
-    """A webhook anyone could post to would let anyone forge updates: a secret is required."""
-    if not settings.webhook_url:
-        return
-    if settings.webhook_secret is None:
-        raise StartupError("IMMU_WEBHOOK_SECRET is required when IMMU_WEBHOOK_URL is set")
-    if not WEBHOOK_SECRET.fullmatch(settings.webhook_secret.get_secret_value()):
-        raise StartupError("IMMU_WEBHOOK_SECRET must be 1-256 characters of A-Z a-z 0-9 _ -")
-
-
-async def _receive_updates(app: Application, settings: Settings) -> None:  # type: ignore[type-arg]
-    """Long polling by default; Telegram's POSTs to ``IMMU_WEBHOOK_URL`` when it is set."""
-    assert app.updater is not None
-    if not settings.webhook_url:
-        await app.updater.start_polling(
-            allowed_updates=ALLOWED_UPDATES,
-            timeout=settings.poll_timeout_s,
-            drop_pending_updates=False,
-            error_callback=_polling_error,
-        )
-        return
-    assert settings.webhook_secret is not None
-    # behind a reverse proxy that terminates HTTPS: the public URL's path is ours too
-    await app.updater.start_webhook(
-        listen=settings.webhook_listen,
-        port=settings.webhook_port,
-        url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
-        webhook_url=settings.webhook_url,
-        secret_token=settings.webhook_secret.get_secret_value(),
-        allowed_updates=ALLOWED_UPDATES,
-        drop_pending_updates=False,
-    )
-    log.info("webhook listening on %s:%d", settings.webhook_listen, settings.webhook_port)
 
 
 async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -211,6 +175,8 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
             await app.shutdown()
         except Exception as exc:  # never let a failed shutdown hide the startup error
             log.debug("shutdown reason=%s", exc)
+        for request in app.bot_data["http"]:  # PTB skips them if getMe failed
+            await request.shutdown()
         await composer.close()
         await store.close()
 
@@ -247,7 +213,7 @@ async def _start(
     await composer.start()
     await moderation.start()
     await app.start()
-    await _receive_updates(app, settings)
+    await receive_updates(app, settings)
     await jobs.resume()
     lanes = settings.lanes if settings.composer == "ray" else settings.batch_jobs
     tasks = [asyncio.create_task(jobs.run()) for _ in range(lanes)]
@@ -257,11 +223,6 @@ async def _start(
         metrics.serve(settings.metrics_host, settings.metrics_port)
     log.info("bot ready username=@%s channel=%s", bot.username, feed.display_name)
     return jobs, tasks
-
-
-def _polling_error(error: TelegramError) -> None:
-    """getUpdates failed (a 502, a timeout): polling goes on by itself; one line."""
-    log.warning("polling failed reason=%s: %s", type(error).__name__, str(error)[:200])
 
 
 def _composer(settings: Settings) -> Composer:
@@ -297,4 +258,4 @@ def run_bot(settings: Settings) -> int:
     return 0
 
 
-__all__ = ["ALLOWED_UPDATES", "StartupError", "build_application", "run_bot", "serve"]
+__all__ = ["StartupError", "build_application", "run_bot", "serve"]

@@ -114,3 +114,4 @@ def test_the_command_says_a_refused_token_in_one_line(tg: FakeTelegram, make_bot
     lines = [line for line in bot.log().splitlines() if line.startswith("immu:")]
     assert len(lines) == 1 and "Telegram refused TELEGRAM_BOT_TOKEN" in lines[0]
     assert "wrong-token_SECRET" not in bot.log() and "Traceback" not in bot.log()
+    assert "Unclosed" not in bot.log()  # its connections to the Bot API closed on the way out
