@@ -37,7 +37,7 @@ from bot.moderation import Moderation
 from bot.posting import Posting
 from bot.review import Review
 from bot.settings import Settings
-from bot.transport import AiohttpRequest
+from bot.transport import AiohttpRequest, proxy_from_env
 from bot.updates import receive_updates, webhook_problem
 from pipeline import Composer
 from pipeline.ray_cluster import RayClusterError
@@ -61,11 +61,12 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
     if problem := webhook_problem(settings):
         raise StartupError(problem)
     api = settings.telegram_api_url.rstrip("/")
+    proxy = proxy_from_env(api)
     http = (
-        AiohttpRequest(),
+        AiohttpRequest(proxy=proxy),
         # the last getUpdates at shutdown waits for the cancelled long poll's connection;
         # PTB's 1 s is too short on a loaded host and the offset would not be confirmed
-        AiohttpRequest(1, read_timeout=settings.poll_timeout_s + 10, pool_timeout=10),
+        AiohttpRequest(1, read_timeout=settings.poll_timeout_s + 10, pool_timeout=10, proxy=proxy),
     )
     app = (
         ApplicationBuilder()

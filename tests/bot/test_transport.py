@@ -17,7 +17,7 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter  # what PTB builds per call
 
-from bot.transport import AiohttpRequest
+from bot.transport import AiohttpRequest, proxy_from_env
 
 
 @pytest.fixture
@@ -100,3 +100,16 @@ async def test_a_refused_connection_is_a_network_error() -> None:
         with pytest.raises(NetworkError) as caught:
             await request.post(f"http://127.0.0.1:{port}/echo")
     assert not isinstance(caught.value, TimedOut)
+
+
+async def test_a_proxy_from_the_environment_carries_the_calls(server, monkeypatch) -> None:
+    """HTTPS_PROXY and friends, as PTB's httpx honoured them; NO_PROXY still wins."""
+    url, seen, _ = server
+    monkeypatch.setenv("HTTP_PROXY", url)
+    monkeypatch.setenv("NO_PROXY", "local.example")
+    assert proxy_from_env("http://api.telegram.invalid/bot") == url
+    assert proxy_from_env("http://local.example/bot") is None
+    async with AiohttpRequest(proxy=proxy_from_env("http://api.telegram.invalid/bot")) as request:
+        # the host does not exist: only the proxy (our server) can answer
+        assert await request.post("http://api.telegram.invalid/echo") is True
+    assert seen == [{}]
