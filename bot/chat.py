@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from telegram import Bot, Message
 from telegram.constants import ParseMode
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 SEND_TRIES = 3  # a 502 or a reset: nothing was sent, so sending again is safe
 SEND_BACKOFF_S = 0.5
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -96,55 +98,45 @@ class Chat:
 
         A timeout is not retried: Telegram may have sent it, and twice is worse.
         """
-        for attempt in range(1, SEND_TRIES + 1):
-            try:
-                return await self.bot.send_message(
+        try:
+            return await _again_after_server_errors(
+                lambda: self.bot.send_message(
                     chat_id, message, parse_mode=ParseMode.HTML, reply_markup=markup,
                     disable_web_page_preview=True,
-                )  # fmt: skip
-            except Forbidden:
-                log.info("cannot message user=%s: blocked", uid(chat_id))
-                return None
-            except (BadRequest, TimedOut) as exc:
-                log.warning("send failed user=%s reason=%s", uid(chat_id), exc)
-                return None
-            except NetworkError as exc:
-                if attempt == SEND_TRIES:
-                    log.warning(
-                        "send failed user=%s tries=%d reason=%s", uid(chat_id), attempt, exc
-                    )
-                    return None
-                await asyncio.sleep(SEND_BACKOFF_S * 2 ** (attempt - 1))
-            except TelegramError as exc:
-                log.warning("send failed user=%s reason=%s", uid(chat_id), exc)
-                return None
-            except Exception as exc:  # an answer that is not what the Bot API promises
-                log.error(
-                    "send failed user=%s unexpected=%s: %s", uid(chat_id), type(exc).__name__, exc
-                )
-                return None
+                ),
+                timeouts=False,
+            )  # fmt: skip
+        except Forbidden:
+            log.info("cannot message user=%s: blocked", uid(chat_id))
+        except (BadRequest, TimedOut) as exc:
+            log.warning("send failed user=%s reason=%s", uid(chat_id), exc)
+        except NetworkError as exc:
+            log.warning("send failed user=%s tries=%d reason=%s", uid(chat_id), SEND_TRIES, exc)
+        except TelegramError as exc:
+            log.warning("send failed user=%s reason=%s", uid(chat_id), exc)
+        except Exception as exc:  # an answer that is not what the Bot API promises
+            log.error(
+                "send failed user=%s unexpected=%s: %s", uid(chat_id), type(exc).__name__, exc
+            )
         return None
 
     async def set_keyboard(self, chat_id: int, message_id: int, markup: Any) -> bool:
         """Replace a message's keyboard, again after a 5xx or a timeout (the same edit twice
         changes nothing); False if Telegram refused it (logged)."""
-        for attempt in range(1, SEND_TRIES + 1):
-            try:
-                await self.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=markup)
+        try:
+            await _again_after_server_errors(
+                lambda: self.bot.edit_message_reply_markup(
+                    chat_id, message_id, reply_markup=markup
+                ),
+                timeouts=True,
+            )
+            return True
+        except BadRequest as exc:
+            if "not modified" in str(exc).lower():  # an earlier try got through
                 return True
-            except BadRequest as exc:
-                if "not modified" in str(exc).lower():  # an earlier try got through
-                    return True
-                log.info("keyboard not replaced message=%d reason=%s", message_id, exc)
-                return False
-            except NetworkError as exc:
-                if attempt == SEND_TRIES:
-                    log.info("keyboard not replaced message=%d reason=%s", message_id, exc)
-                    return False
-                await asyncio.sleep(SEND_BACKOFF_S * 2 ** (attempt - 1))
-            except TelegramError as exc:
-                log.info("keyboard not replaced message=%d reason=%s", message_id, exc)
-                return False
+            log.info("keyboard not replaced message=%d reason=%s", message_id, exc)
+        except TelegramError as exc:
+            log.info("keyboard not replaced message=%d reason=%s", message_id, exc)
         return False
 
     async def edit_or_say(
@@ -175,3 +167,17 @@ class Chat:
             sent = await self.say(chat_id, message, markup)
             return sent.message_id if sent else None
         return None
+
+
+async def _again_after_server_errors(call: Callable[[], Awaitable[T]], *, timeouts: bool) -> T:
+    """``call()``, again after a 5xx or a lost connection (and after a timeout if doing it
+    twice is harmless), up to ``SEND_TRIES`` times; the last error is raised."""
+    for attempt in range(1, SEND_TRIES + 1):
+        try:
+            return await call()
+        except NetworkError as exc:
+            final = isinstance(exc, BadRequest) or (isinstance(exc, TimedOut) and not timeouts)
+            if final or attempt == SEND_TRIES:
+                raise
+            await asyncio.sleep(SEND_BACKOFF_S * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
