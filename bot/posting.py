@@ -153,12 +153,11 @@ class Posting:
             for job_id in sorted(await self.store.job_ids_of(who.id)):
                 await held.enter_async_context(self.lock(job_id))
             public = 0
-            for post in await self.store.user_posts(who.id):
-                if post.channel_message_id is not None:
+            for post in await self.store.user_posts(who.id, tuple(PostStatus)):
+                if post.status == PostStatus.POSTED and post.channel_message_id is not None:
                     public += await self.feed.remove(post.channel_message_id) == Removal.FAILED
-            if self.review is not None:  # held or reported posts: copies with the operators
-                for post_id in await self.store.post_ids_of(who.id):
-                    await self.review.withdraw(post_id)
+                if self.review is not None:  # held or reported: copies with the operators
+                    await self.review.withdraw(post.id)
             paths = await self.store.forget_user(who.id)
         self.files.remove(paths)
         if public:  # never claim a deletion that did not happen

@@ -552,11 +552,6 @@ class Store:
         rows = await self._all("SELECT id FROM jobs WHERE user_id = ?", (user_id,))
         return [int(row["id"]) for row in rows]
 
-    async def post_ids_of(self, user_id: int) -> list[int]:
-        """Every post of the person, whatever its status (held, hidden, public ...)."""
-        rows = await self._all("SELECT id FROM posts WHERE user_id = ?", (user_id,))
-        return [int(row["id"]) for row in rows]
-
     async def forget_user(self, user_id: int) -> list[str]:
         """Delete a person and everything of theirs, all or nothing; returns the files
         to remove. Others' remixes of their posts lose their copy of the photo too."""
