@@ -21,8 +21,6 @@ import argparse
 import platform
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
+from bench.toggles import median_seconds
 from immu.logs import setup_logging
 from pipeline.audio import AudioRenderer
 from pipeline.device import pick_device, pick_dtype
@@ -86,16 +85,6 @@ def musicgen(size: dict[str, Any], device: str, dtype: torch.dtype) -> Any:
     return model
 
 
-def timed(device: str, fn: Callable[[], object]) -> float:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    started = time.perf_counter()
-    fn()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return time.perf_counter() - started
-
-
 def time_immu(
     music: str, device: str, dtype: torch.dtype, steps: int, n_iter: int, warmup: bool = True
 ) -> float:
@@ -110,7 +99,7 @@ def time_immu(
 
     if warmup:
         immu()  # as the bot pays it at start-up
-    return timed(device, immu)
+    return median_seconds(device, immu, runs=1)
 
 
 def time_naive(music: str, device: str, steps: int, n_iter: int, warmup: bool = True) -> float:
@@ -126,7 +115,7 @@ def time_naive(music: str, device: str, steps: int, n_iter: int, warmup: bool = 
 
     if warmup:
         copied()
-    return timed(device, copied)
+    return median_seconds(device, copied, runs=1)
 
 
 def time_musicgen(
@@ -148,7 +137,7 @@ def time_musicgen(
 
     if warmup:
         mozart()
-    return timed(device, mozart)
+    return median_seconds(device, mozart, runs=1)
 
 
 def run_peers(
