@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from bot.texts import CATALOGUE
 from pipeline.fake_composer import FakeComposer
-from storage import Store
 from tests.bot.conftest import StartBot
 from tests.bot.harness import answers
 from tests.bot.inprocess import buttons
-from tests.bot.test_feed import _digests_or_none, _post
+from tests.bot.test_feed import _digests_or_none, _end_digest_period, _post
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram, _shown_length
 
 EN, KO = CATALOGUE["en"], CATALOGUE["ko"]
@@ -79,12 +76,7 @@ async def test_the_digest_in_both_languages_is_english_then_korean(
     tg.react(channel_message, {"❤": 5})
     await bot.until(lambda: bot.db("SELECT likes FROM posts") == [(5,)], "likes stored")
     await composer.alive_asked(2)  # housekeeping has started the period
-    store = await Store.open(bot.data_dir / "immu.db")
-    try:
-        past = datetime.now(UTC) - timedelta(hours=24, minutes=1)
-        await store.set_meta("last_digest", past.isoformat())
-    finally:
-        await store.close()
+    await _end_digest_period(bot)
     (digest,) = await bot.until(_digests_or_none(tg), "the digest")
     english, korean = digest.split("\n\n")
     assert english.startswith("<b>This week's most liked tracks on IMMU</b>\n1. ")

@@ -201,13 +201,7 @@ async def test_the_digest_lists_the_most_liked_tracks_once_a_period(
     await composer.alive_asked(2)  # housekeeping has looked: the period is not over
     assert _digests(tg) == []
 
-    # the period ends: the last digest was a day and a minute ago
-    store = await Store.open(bot.data_dir / "immu.db")
-    try:
-        past = datetime.now(UTC) - timedelta(hours=24, minutes=1)
-        await store.set_meta("last_digest", past.isoformat())
-    finally:
-        await store.close()
+    await _end_digest_period(bot)  # the last digest was a day and a minute ago
     (digest,) = await bot.until(_digests_or_none(tg), "the digest")
     assert digest.startswith("<b>This week's most liked tracks on IMMU</b>\n1. ")
     assert f"https://t.me/immu_feed/{channel_message}" in digest and "5 likes" in digest
@@ -221,6 +215,16 @@ def _digests(tg: FakeTelegram) -> list[str]:
         for c in tg.calls_to("sendMessage", chat_id=CHANNEL)
         if "most liked" in str(c.params["text"])
     ]
+
+
+async def _end_digest_period(bot: RunningBot) -> None:
+    """As if the last digest went out a day (``digest_every_h=24``) and a minute ago."""
+    store = await Store.open(bot.data_dir / "immu.db")
+    try:
+        past = datetime.now(UTC) - timedelta(hours=24, minutes=1)
+        await store.set_meta("last_digest", past.isoformat())
+    finally:
+        await store.close()
 
 
 def _digests_or_none(tg: FakeTelegram):  # type: ignore[no-untyped-def]
