@@ -23,6 +23,17 @@ import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+class NotSent(NetworkError):
+    """The request never reached Telegram (no connection could be opened, or none was
+    free): sending it again cannot make a second message. Every other failure, once the
+    request was written (a 5xx, a reset, a timeout), says nothing about whether Telegram
+    carried it out."""
+
+
+class PoolTimedOut(TimedOut, NotSent):
+    """No connection was free in time: PTB's "pool timeout", nothing was sent."""
+
+
 POOL_TIMEOUT_MESSAGE = (
     "Pool timeout: All connections in the connection pool are occupied. "
     "Request was *not* sent to Telegram."
@@ -102,7 +113,9 @@ class AiohttpRequest(BaseRequest):
             ) as response:
                 return response.status, await response.read()
         except aiohttp.ConnectionTimeoutError as exc:
-            raise TimedOut(POOL_TIMEOUT_MESSAGE) from exc
+            raise PoolTimedOut(POOL_TIMEOUT_MESSAGE) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise NotSent(f"aiohttp.{type(exc).__name__}: {exc}") from exc
         except TimeoutError as exc:
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
