@@ -7,8 +7,10 @@ failures PTB must be told apart, since the bot decides from them whether to try 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gzip
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from aiohttp import web
@@ -17,7 +19,12 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter  # what PTB builds per call
 
-from bot.transport import AiohttpRequest, proxy_from_env
+from bot.transport import AiohttpRequest, ConnectTimedOut, NotSent, PoolTimedOut, proxy_from_env
+
+TOKEN = "123456:AAH-secret_token-value-0123456789abcdef"
+SECRET = TOKEN.split(":")[1]
+OK = b'{"ok": true, "result": true}'
+PIECE = 64 * 1024
 
 
 @pytest.fixture
@@ -39,9 +46,43 @@ async def server() -> AsyncIterator[tuple[str, list[dict[str, object]], asyncio.
         await release.wait()
         return web.json_response({"ok": True, "result": True})
 
+    async def misbehave(request: web.Request) -> web.StreamResponse:
+        """``/bot<token>/<how>``: the Bot API's path, answered the way ``how`` says."""
+        await request.read()
+        how = request.match_info["how"]
+        if how == "moved":  # a proxy sending the call elsewhere
+            return web.Response(status=307, headers={"Location": "/echo"})
+        if how == "loop":  # a misconfigured proxy: back to itself, the URL in the page
+            page = f'<a href="{request.url}">Temporary Redirect</a>.'
+            return web.Response(status=307, headers={"Location": str(request.url)}, text=page)
+        if how == "hangup":  # read the call, then drop the connection unanswered
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response()  # to a closed connection: never arrives
+        response = web.StreamResponse()
+        if how == "huge":  # says how big it is, then sends a first piece
+            response.content_length = 1 << 30
+        if how == "bomb":  # small on the wire, huge once unpacked
+            response.headers["Content-Encoding"] = "gzip"
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionResetError):  # the client gave up: as it should
+            if how == "trickle":  # each byte well within the read timeout, the whole too slow
+                for byte in OK:
+                    await asyncio.sleep(0.1)
+                    await response.write(bytes([byte]))
+            elif how == "bomb":
+                await response.write(gzip.compress(OK + b" " * (4 << 20)))
+            else:  # "huge", "endless": more and more, never ending
+                for _ in range(1 if how == "huge" else 32):
+                    await response.write(b" " * PIECE)
+                await release.wait()
+            await response.write_eof()
+        return response
+
     app = web.Application()
     app.router.add_post("/echo", echo)
     app.router.add_post("/stuck", stuck)
+    app.router.add_post("/bot{token}/{how}", misbehave)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -86,8 +127,9 @@ async def test_a_full_pool_is_a_timeout_that_says_nothing_was_sent(server) -> No
     async with AiohttpRequest(1, read_timeout=5, connect_timeout=0.1, pool_timeout=0.2) as request:
         first = asyncio.create_task(request.post(f"{url}/stuck"))
         await asyncio.sleep(0.1)
-        with pytest.raises(TimedOut, match=r"not\* sent"):
+        with pytest.raises(PoolTimedOut, match=r"not\* sent") as caught:
             await request.post(f"{url}/echo")
+        assert str(caught.value).startswith("Pool timeout: ")
         release.set()
         assert await first is True
 
@@ -97,9 +139,10 @@ async def test_a_refused_connection_is_a_network_error() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     async with AiohttpRequest() as request:
-        with pytest.raises(NetworkError) as caught:
-            await request.post(f"http://127.0.0.1:{port}/echo")
+        with pytest.raises(NotSent, match=r"not\* sent") as caught:
+            await request.post(f"http://127.0.0.1:{port}/bot{TOKEN}/getMe")
     assert not isinstance(caught.value, TimedOut)
+    assert SECRET not in str(caught.value)
 
 
 async def test_a_proxy_from_the_environment_carries_the_calls(server, monkeypatch) -> None:
@@ -113,3 +156,81 @@ async def test_a_proxy_from_the_environment_carries_the_calls(server, monkeypatc
         # the host does not exist: only the proxy (our server) can answer
         assert await request.post("http://api.telegram.invalid/echo") is True
     assert seen == [{}]
+
+
+async def test_a_redirect_is_an_answer_not_a_second_post(server) -> None:
+    """A 307 would re-send the call (a photo, a post) to wherever it points."""
+    url, seen, _ = server
+    async with AiohttpRequest() as request:
+        with pytest.raises(NetworkError, match=r"Temporary Redirect \(307\)") as caught:
+            await request.post(f"{url}/bot{TOKEN}/moved", RequestData([]))
+    assert seen == []  # /echo never got the call
+    assert not isinstance(caught.value, NotSent)  # the proxy did get it
+
+
+async def test_a_redirect_loop_names_no_token(server) -> None:
+    """The error ends up in the log, the jobs table and its backups."""
+    url, _, _ = server
+    async with AiohttpRequest() as request:
+        with pytest.raises(NetworkError) as caught:
+            await request.post(f"{url}/bot{TOKEN}/loop")
+    assert "307" in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
+async def test_an_answer_trickling_in_ends_at_the_deadline(server) -> None:
+    """Each byte comes within the read timeout; the whole call gets connect + write + read."""
+    url, _, _ = server
+    timeouts = {"connect_timeout": 0.2, "write_timeout": 0.2, "read_timeout": 0.5}
+    async with AiohttpRequest(**timeouts) as request:
+        with pytest.raises(TimedOut, match=r"deadline of 0\.9 s") as caught:
+            await request.post(f"{url}/bot{TOKEN}/trickle")
+    assert not isinstance(caught.value, NotSent)
+    assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize("how", ["huge", "endless", "bomb"])
+async def test_an_answer_over_the_bound_is_refused_unread(server, how: str) -> None:
+    """ "huge" says its size, "endless" does not, "bomb" is small until unpacked; a client
+    that read all of the first two would wait here for the rest until its read timeout."""
+    url, _, _ = server
+    async with AiohttpRequest(read_timeout=5, max_answer_bytes=4 * PIECE) as request:
+        with pytest.raises(NetworkError, match=r"larger than 256 KiB") as caught:
+            await request.post(f"{url}/bot{TOKEN}/{how}")
+    assert not isinstance(caught.value, (NotSent, TimedOut))
+    assert SECRET not in str(caught.value)
+
+
+async def test_a_connection_dropped_after_the_call_is_not_not_sent(server) -> None:
+    """Telegram may have carried it out: only ``NotSent`` is safe to send again."""
+    url, _, _ = server
+    async with AiohttpRequest() as request:
+        with pytest.raises(NetworkError, match="disconnected") as caught:
+            await request.post(f"{url}/bot{TOKEN}/hangup")
+    assert not isinstance(caught.value, (NotSent, TimedOut))
+    assert SECRET not in str(caught.value)
+
+
+@pytest.fixture
+def unanswering_port() -> Iterator[int]:
+    """A port whose listener never accepts and whose queue is full: connecting hangs."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        queued = [socket.socket() for _ in range(4)]
+        for sock in queued:
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", port))
+        yield port
+        for sock in queued:
+            sock.close()
+
+
+async def test_a_connect_timeout_says_it_could_not_connect(unanswering_port: int) -> None:
+    async with AiohttpRequest(connect_timeout=0.2, pool_timeout=5) as request:
+        with pytest.raises(ConnectTimedOut, match=r"not\* sent") as caught:
+            await request.post(f"http://127.0.0.1:{unanswering_port}/bot{TOKEN}/getMe")
+    assert "could not connect" in str(caught.value)
+    assert "Pool timeout" not in str(caught.value)
+    assert SECRET not in str(caught.value)
