@@ -7,29 +7,34 @@ import logging
 import re
 import sys
 from collections.abc import Iterable
+from urllib.parse import quote
 
 QUIET_LOGGERS = ("httpx", "httpcore", "telegram.ext.ExtBot", "urllib3", "filelock")
 
 
+# a Telegram bot token, "<bot id>:<35 characters>": masked even when it is not configured
+# (another bot's, a script's), and with its ":" percent-encoded, as a page quoting a URL has it
+_TOKEN = r"(?:(?<=bot)|(?<!\w))\d{5,}(?::|%3[aA])[\w-]{30,}"
+
+
 class RedactSecrets(logging.Filter):
-    """Replaces every configured secret (the bot token above all) with ``***``."""
+    """Replaces every configured secret (the bot token above all), also percent-encoded,
+    and anything shaped like a bot token with ``***``."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
         self.secrets = [s for s in secrets if s]
+        forms = {form for s in self.secrets for form in (s, quote(s, safe=""))}
+        longest_first = sorted(forms, key=len, reverse=True)
+        self._pattern = re.compile("|".join([_TOKEN, *map(re.escape, longest_first)]))
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
         message = record.getMessage()
-        text = message
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
+        text = self._pattern.sub("***", message)
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            for secret in self.secrets:
-                record.exc_text = record.exc_text.replace(secret, "***")
+            record.exc_text = self._pattern.sub("***", record.exc_text)
         if text != message or record.args:
             record.msg, record.args = text, None
         return True

@@ -30,6 +30,26 @@ except RuntimeError:
     assert TOKEN not in out.stderr and "secret_token" not in out.stderr
 
 
+def test_a_token_is_masked_percent_encoded_and_when_not_configured() -> None:
+    """A proxy's page quotes the URL with ":" as %3A; a script sets up logs without the
+    token, or logs another bot's."""
+    encoded = TOKEN.replace(":", "%3A")
+    other = "7654321:BBx-another_bots_token-0123456789abcdef"
+    script = f"""
+import logging
+from immu.logs import setup_logging
+setup_logging("INFO", ["{TOKEN}"])
+logging.getLogger("telegram").warning('Invalid JSON: "<a href=https://h/bot{encoded}/getMe>"')
+logging.getLogger("bench").warning("second bot at https://h/bot{other}/getMe")
+setup_logging("INFO", [])
+logging.getLogger("bench").warning("token={other}")
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert out.stderr.count("***") == 3, out.stderr
+    for secret in (TOKEN.split(":")[1], other.split(":")[1]):
+        assert secret not in out.stderr
+
+
 def test_http_client_info_lines_are_quiet() -> None:
     from immu.logs import setup_logging
 
