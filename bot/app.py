@@ -10,7 +10,14 @@ import logging
 import signal
 import sys
 
-from telegram.error import Forbidden, InvalidToken, NetworkError, TelegramError, TimedOut
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -39,6 +46,7 @@ from bot.review import Review
 from bot.settings import Settings
 from bot.transport import AiohttpRequest, proxy_from_env
 from bot.updates import receive_updates, webhook_problem
+from bot.web import WebServer
 from pipeline import Composer
 from pipeline.ray_cluster import RayClusterError
 from storage import Store, StoreError
@@ -143,15 +151,18 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
     except (OSError, StoreError) as exc:
         raise StartupError(f"data directory {settings.data_dir} is not usable: {exc}") from exc
     composer = composer or _composer(settings)
+    web = WebServer(settings.webhook_listen, settings.webhook_port)  # listens with a webhook
     try:
         try:
-            jobs, tasks = await _start(app, settings, store, files, composer)
+            jobs, tasks = await _start(app, settings, store, files, composer, web)
         except StartupError:
             raise
         except InvalidToken as exc:
             raise StartupError(
                 "Telegram refused TELEGRAM_BOT_TOKEN (check it with @BotFather)"
             ) from exc
+        except BadRequest as exc:  # PTB's kind of NetworkError, but Telegram did answer
+            raise StartupError(f"Telegram refused a start-up request: {exc.message}") from exc
         except NetworkError as exc:
             raise StartupError(f"cannot reach the Bot API at {settings.telegram_api_url}") from exc
         except RayClusterError as exc:  # no token, a wrong one, or a cluster without auth
@@ -164,10 +175,12 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
         for task in tasks:
             task.cancel()
         await jobs.close()
-        assert app.updater is not None
-        await app.updater.stop()
+        await web.stop()  # webhook: no update comes in any more
+        if app.updater is not None and app.updater.running:  # polling
+            await app.updater.stop()
         await app.stop()
     finally:
+        await web.stop()  # also when start-up failed after it began to listen
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
         if app.running:
@@ -188,6 +201,7 @@ async def _start(
     store: Store,
     files: FileStore,
     composer: Composer,
+    web: WebServer,
 ) -> tuple[Jobs, list[asyncio.Task[None]]]:
     """Check the token and the channel, wire the services, load the models, start polling
     (or the webhook) and the job lanes; returns the job loop and its tasks."""
@@ -214,7 +228,7 @@ async def _start(
     await composer.start()
     await moderation.start()
     await app.start()
-    await receive_updates(app, settings)
+    await receive_updates(app, settings, web)
     await jobs.resume()
     lanes = settings.lanes if settings.composer == "ray" else settings.batch_jobs
     tasks = [asyncio.create_task(jobs.run()) for _ in range(lanes)]

@@ -22,8 +22,10 @@ BAD_CONFIGURATIONS = [
     ({"moderation": "review", "review_chat": "@no_such_room"},
      "the operators' chat @no_such_room cannot be reached"),
     ({"webhook_url": "https://bot.example/hook"}, "IMMU_WEBHOOK_SECRET is required"),
-    ({"webhook_url": "https://bot.example/hook", "webhook_secret": "has spaces"},
-     "IMMU_WEBHOOK_SECRET must be 1-256 characters"),
+    ({"webhook_url": "https://bot.example/hook", "webhook_secret": "has spaces" * 4},
+     "IMMU_WEBHOOK_SECRET must be 32-256 characters"),
+    ({"webhook_url": "http://bot.example/hook", "webhook_secret": "s" * 32},
+     "IMMU_WEBHOOK_URL must be an https:// URL"),
 ]  # fmt: skip
 
 

@@ -9,7 +9,9 @@ downloads) and honours its rules that matter to IMMU:
   bot that listed them, and only when it is an administrator of the channel.
 - After ``setWebhook`` updates are POSTed to the bot's URL instead, in order, with
   ``X-Telegram-Bot-Api-Secret-Token``, again until it answers 200; ``getUpdates``
-  then answers 409 Conflict, as Telegram does, until ``deleteWebhook``.
+  then answers 409 Conflict, as Telegram does, until ``deleteWebhook``. Like Telegram
+  it takes only an ``https://`` URL; ``reverse_proxy`` plays the server in front of the
+  bot that terminates HTTPS and forwards to the bot's plain-HTTP port.
 - Only messages that exist can be edited or deleted ("message to edit not found").
 - Scripted faults: 429 with ``retry_after``, 5xx, "bot was blocked by the user",
   "not enough rights" and so on, per method; ``hold`` keeps a call unanswered until
@@ -173,6 +175,7 @@ class FakeTelegram:
         self._new_update: asyncio.Condition | None = None
         self._poll_round = 0  # a new round ends every waiting long poll early
         self.webhook: Webhook | None = None  # set by setWebhook: updates are POSTed to it
+        self.reverse_proxy: dict[str, str] = {}  # public https URL -> the bot's own URL
         self._webhook_task: asyncio.Task[None] | None = None
         app = web.Application(client_max_size=100 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
@@ -572,6 +575,9 @@ class FakeTelegram:
         url = str(params.get("url") or "")
         if not url:
             return await self._m_deleteWebhook(params, files)
+        if not url.startswith("https://"):
+            raise _ApiError(400, "Bad Request: bad webhook: An HTTPS URL must be provided "
+                            "for webhook")  # fmt: skip
         if params.get("allowed_updates") is not None:
             self.allowed_updates = set(params["allowed_updates"]) or set(DEFAULT_ALLOWED)
         if params.get("drop_pending_updates"):
@@ -605,8 +611,9 @@ class FakeTelegram:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._new_update.wait(), WEBHOOK_IDLE_S)
                         continue
+                target = self.reverse_proxy.get(hook.url, hook.url)
                 try:
-                    async with session.post(hook.url, json=ready[0], headers=headers) as answer:
+                    async with session.post(target, json=ready[0], headers=headers) as answer:
                         delivered = answer.status == 200
                 except aiohttp.ClientError:
                     delivered = False
