@@ -70,7 +70,7 @@ MAX_ANSWER_BYTES = 16 << 20
 MAX_FILE_BYTES = 20 << 20
 """Files the bot downloads: the Bot API serves none larger than 20 MB."""
 
-# a Telegram token is "<bot id>:<secret>"; ":" may show percent-encoded
+# a Telegram token is "<bot id>:<secret>", in every Bot API URL as /bot<token>/
 _TOKEN_IN_URL = re.compile(r"/bot(\d+:[^/?#]+)")
 TOKEN_PLACEHOLDER = "<token>"
 
@@ -174,18 +174,18 @@ class AiohttpRequest(BaseRequest):
         except aiohttp.ConnectionTimeoutError:
             where = _host(url) + (f" through the proxy {_host(self._proxy)}" if self._proxy else "")
             raise ConnectTimedOut(
-                f"Connect timeout: could not connect to {where} within {connect:g} s. "
+                f"Connect timeout: could not connect to {where} within {_s(connect)}. "
                 f"{NOT_SENT} ({call})"
             ) from None
         except aiohttp.ClientConnectorError as exc:
             raise NotSent(_mask(f"aiohttp.{_named(exc)}. {NOT_SENT} ({call})", url)) from None
         except aiohttp.SocketTimeoutError:
             raise TimedOut(
-                f"Timed out: no answer for {read:g} s (read timeout). {MAY_HAVE_ARRIVED} ({call})"
+                f"Timed out: no answer for {_s(read)} (read timeout). {MAY_HAVE_ARRIVED} ({call})"
             ) from None
         except TimeoutError:  # aiohttp's ``total``
             raise TimedOut(
-                f"Timed out: the call took longer than its deadline of {deadline:g} s "
+                f"Timed out: the call took longer than its deadline of {_s(deadline)} "
                 f"(connect + write + read). {MAY_HAVE_ARRIVED} ({call})"
             ) from None
         except _TooLarge as exc:
@@ -218,7 +218,7 @@ class AiohttpRequest(BaseRequest):
                 await self._slots.acquire()
         except TimeoutError:
             raise PoolTimedOut(
-                f"{POOL_TIMEOUT_MESSAGE} ({call}: all {self._pool_size} busy for {pool:g} s)"
+                f"{POOL_TIMEOUT_MESSAGE} ({call}: all {self._pool_size} busy for {_s(pool)})"
             ) from None
 
 
@@ -307,6 +307,10 @@ def _host(url: str | None) -> str:
 
 def _named(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+def _s(seconds: float | None) -> str:
+    return "?" if seconds is None else f"{seconds:g} s"
 
 
 def _size(count: int) -> str:
