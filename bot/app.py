@@ -42,6 +42,7 @@ from bot.jobs import Jobs
 from bot.likes import normalised
 from bot.moderation import Moderation
 from bot.posting import Posting
+from bot.pseudonym import Pseudonyms, install
 from bot.review import Review
 from bot.settings import Settings
 from bot.transport import AiohttpRequest, proxy_from_env
@@ -147,8 +148,9 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
     app = build_application(settings)
     try:
         files = FileStore(settings.data_dir)
+        install(Pseudonyms.of_install(settings.data_dir))  # before anything logs a person
         store = await Store.open(settings.db_path)
-    except (OSError, StoreError) as exc:
+    except (OSError, ValueError, StoreError) as exc:
         raise StartupError(f"data directory {settings.data_dir} is not usable: {exc}") from exc
     composer = composer or _composer(settings)
     web = WebServer(settings.webhook_listen, settings.webhook_port)  # listens with a webhook

@@ -8,7 +8,6 @@ caller goes on.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from telegram import Bot, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
 
+from bot.pseudonym import uid  # where the bot's modules have always found it
 from bot.texts import language_of, text
 from storage import Job, Store
 
@@ -45,11 +45,6 @@ class Answer:
     text: str
     markup: Any = None
     alert: bool = False
-
-
-def uid(user_id: int) -> str:
-    """A short stable hash of a user id: enough to follow one person through the logs."""
-    return hashlib.sha256(str(user_id).encode()).hexdigest()[:10]
 
 
 class Chat:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import sys
 from collections.abc import Iterable
 from urllib.parse import quote
+
+from bot.pseudonym import uid
 
 QUIET_LOGGERS = ("httpx", "httpcore", "telegram.ext.ExtBot", "urllib3", "filelock")
 
@@ -48,14 +49,14 @@ _IDS = re.compile(r"""(?P<key>['"](?:id|user_id|chat_id)['"]\s*[:=]\s*)(?P<id>-?
 
 
 class HidePeople(logging.Filter):
-    """People's names never reach the log, and their ids only as the short hash our own
-    lines use: libraries (python-telegram-bot logs an update it cannot parse at
+    """People's names never reach the log, and their ids only as the pseudonyms our own
+    lines use (``bot.pseudonym``): libraries (python-telegram-bot logs an update it cannot parse at
     CRITICAL) print whole updates."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         text = _NAMES.sub(lambda m: f"{m['key']}{m['q']}***{m['q']}", message)
-        text = _IDS.sub(lambda m: f"{m['key']}{_hash(m['id'])}", text)
+        text = _IDS.sub(lambda m: f"{m['key']}{uid(int(m['id']))}", text)
         if text != message:
             record.msg, record.args = text, None
         return True
@@ -83,10 +84,6 @@ def _is_network_error(error: BaseException | None) -> bool:
     from telegram.error import NetworkError
 
     return isinstance(error, (NetworkError, ConnectionError, TimeoutError))
-
-
-def _hash(user_id: str) -> str:
-    return hashlib.sha256(user_id.encode()).hexdigest()[:10]
 
 
 def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:

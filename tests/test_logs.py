@@ -70,12 +70,15 @@ update = {"update_id": 7, "message": {"message_id": 1, "from": {"id": 424242424,
 logging.getLogger("telegram.ext.Updater").critical(
     "Something went wrong processing the data received from Telegram. Received data was "
     "*not* processed! Received data: %s", update)
+from bot.pseudonym import uid
+print(uid(424242424))  # what the bot's own lines call Ann
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
     assert "Received data was *not* processed" in out.stderr  # the operator still learns it
     for personal in ("Ann", "O'Neil", "Kim", "ann_k", "424242424"):
         assert personal not in out.stderr, out.stderr
-    assert hashlib.sha256(b"424242424").hexdigest()[:10] in out.stderr  # as our own lines
+    assert out.stdout.strip() in out.stderr  # the pseudonym of our own lines
+    assert hashlib.sha256(b"424242424").hexdigest()[:10] not in out.stderr  # never reversible
 
 
 def test_network_trouble_in_libraries_is_one_warning_line() -> None:
