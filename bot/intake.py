@@ -17,6 +17,7 @@ from bot.admission import Admission, Refused
 from bot.chat import Answer, Chat, Person, uid
 from bot.files import FileStore
 from bot.jobs import Jobs
+from bot.moderation import ScreeningFailed
 from bot.settings import Settings
 from bot.texts import text
 from pipeline import PhotoError
@@ -99,12 +100,25 @@ class Intake:
         lang = await self.chat.meet(who)
         async with self.admission.slot(who.id, lang) as recorded:
             photo_path = await self._fetch(who, lang, file_id, limit, answer_id)
-            if photo_path is not None and await self._allowed(who, lang, photo_path, answer_id):
-                seed = secrets.randbelow(SEED_RANGE)
-                await self.jobs.enqueue(
-                    who.id, who.chat_id, photo_path, seed=seed, lang=lang,
-                    status_message_id=answer_id, recorded=recorded,
-                )  # fmt: skip
+            if photo_path is None:
+                return
+            queued = False
+
+            def in_line() -> None:
+                nonlocal queued
+                queued = True
+                recorded()
+
+            try:
+                if await self._allowed(who, lang, photo_path, answer_id):
+                    seed = secrets.randbelow(SEED_RANGE)
+                    await self.jobs.enqueue(
+                        who.id, who.chat_id, photo_path, seed=seed, lang=lang,
+                        status_message_id=answer_id, recorded=in_line,
+                    )  # fmt: skip
+            finally:  # refused, not checked, or the store failed: no row will point to it
+                if not queued:
+                    self.files.remove([photo_path])
 
     async def _fetch(
         self, who: Person, lang: str, file_id: str, limit: int, answer_id: int | None
@@ -152,13 +166,16 @@ class Intake:
     async def _allowed(
         self, who: Person, lang: str, photo_path: str, answer_id: int | None
     ) -> bool:
-        """The photo filter, before any composing; a refused photo is not kept."""
-        if self.moderation is None or await self.moderation.allows(
-            who, self.files.read(photo_path)
-        ):
+        """The photo filter, before any composing; False after telling the person why."""
+        if self.moderation is None:
             return True
-        self.files.remove([photo_path])
-        await self.chat.edit_or_say(who.chat_id, answer_id, text(lang, "unsafe_photo"))
+        try:
+            if await self.moderation.allows(who, self.files.read(photo_path)):
+                return True
+            why = "unsafe_photo"
+        except ScreeningFailed:  # the classifier broke: the photo was never judged
+            why = "screening_failed"
+        await self.chat.edit_or_say(who.chat_id, answer_id, text(lang, why))
         return False
 
     async def regenerate(self, who: Person, job_id: int) -> Answer:

@@ -30,6 +30,10 @@ USER_ID = re.compile(r"^[0-9]{1,15}\Z")  # a Telegram user id, ASCII digits, bou
 PURGE = "--purge"
 
 
+class ScreeningFailed(Exception):
+    """The photo classifier failed on a photo: neither allowed nor refused."""
+
+
 class Moderation:
     def __init__(
         self,
@@ -66,11 +70,18 @@ class Moderation:
     # --- the photo filter ---
 
     async def allows(self, who: Person, photo: bytes) -> bool:
-        """False for a photo the classifier finds unsafe (the caller tells the person)."""
+        """False for a photo the classifier finds unsafe (the caller tells the person);
+        raises ``ScreeningFailed`` when the classifier itself fails."""
         if self._classifier is None:
             return True
-        async with self._screening:
-            score = await asyncio.to_thread(self._classifier.score, photo)
+        try:
+            async with self._screening:
+                score = await asyncio.to_thread(self._classifier.score, photo)
+        except Exception as exc:  # a broken model, no memory left ...: nothing was judged
+            log.error(
+                "photo screening failed user=%s reason=%s: %s", uid(who.id), type(exc).__name__, exc
+            )
+            raise ScreeningFailed from exc
         refused = score.unsafe >= self.settings.safety_threshold
         log.info(
             "photo screened user=%s label=%s score=%.3f verdict=%s",

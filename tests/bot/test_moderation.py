@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -90,6 +91,39 @@ async def test_a_photo_under_the_threshold_is_composed(
     )
     await bot.deliver(tg.user(42, "Ann"))
     assert len(composer.requests) == 1 and EN["unsafe_photo"] not in answers(tg, 42)
+
+
+async def test_a_photo_the_classifier_fails_on_is_not_kept_and_the_person_is_told(
+    tg: FakeTelegram, start_bot: StartBot, tmp_path: Path
+) -> None:
+    composer = FakeComposer()
+    bot = await start_bot(
+        composer, moderation="auto", safety_model=_failing_classifier(tmp_path / "safety")
+    )
+    tg.send_photo(tg.user(42, "Ann"), PHOTO)
+    tg.send_photo(tg.user(43, "Min", language="ko"), PHOTO)
+    for user, lang in ((42, EN), (43, CATALOGUE["ko"])):
+        ended = {lang["screening_failed"], lang["storage_failed"]}
+        said = await bot.until(lambda: ended & set(replies(tg, user)), f"{user} told")  # noqa: B023
+        assert said == {lang["screening_failed"]}  # not "the server could not save"
+    assert composer.requests == [] and bot.job_statuses() == []
+    # no photo stays on disk without a row that points to it
+    assert list((bot.data_dir / "photos").iterdir()) == []
+    assert not list(bot.data_dir.rglob("*.jpg*"))
+
+
+def _failing_classifier(folder: Path) -> str:
+    """A classifier that loads but fails on every photo: its processor makes images of a
+    size its model does not take, as a mismatched download would."""
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    labels = {0: "normal", 1: "nsfw"}
+    config = ViTConfig(image_size=16, patch_size=8, hidden_size=8, num_hidden_layers=1,
+                       num_attention_heads=1, intermediate_size=8, id2label=labels,
+                       label2id={v: k for k, v in labels.items()})  # fmt: skip
+    ViTForImageClassification(config).save_pretrained(folder)
+    ViTImageProcessor(size={"height": 24, "width": 24}).save_pretrained(folder)
+    return str(folder)
 
 
 # --- review (IMMU_MODERATION=review) ---
