@@ -26,8 +26,10 @@ from telegram.helpers import create_deep_linked_url
 
 from bot import keyboards
 from bot.files import FileStore
+from bot.public_text import PublicText
 from bot.settings import Settings
 from bot.texts import LANGUAGES, language_of, plain, text
+from pipeline.model_text import unlinked
 from storage import Job, TrackRow, User
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ class Feed:
         self.settings = settings
         self.bot = bot
         self.files = files
+        self.public = PublicText(settings)  # links out of model text, and blocked words
         self.chat: int | str = _chat_ref(settings.channel or "")
         self.chat_id: int | None = self.chat if isinstance(self.chat, int) else None
         self.username: str | None = self.chat[1:] if isinstance(self.chat, str) else None
@@ -76,19 +79,19 @@ class Feed:
     def caption(self, job: Job, track: TrackRow, user: User, limit: int = CAPTION_LIMIT) -> str:
         """HTML caption: description, genre and mood; the name only if the person opted in.
         In the channel's language(s), the poster's first."""
-        brief = job.brief
+        said = self.public.of(job, track)  # None: a blocked word, so no model text at all
         langs = self.languages(language_of(user.telegram_language, user.language))
         long = DESCRIBED_CHARS // len(langs)  # both languages' descriptions share the caption
         # values are cut as plain text, then escaped: a cut never lands inside an entity
-        parts: list[tuple[str, dict[str, str]]] = [
-            ("post_caption", {"description": _cut(brief.description if brief else "", 300),
-                              "genre": _cut(track.genre, 60), "mood": _cut(brief.mood if brief else "", 60)}),
+        parts: list[tuple[str, dict[str, str]]] = [("post_caption_neutral", {})] if said is None else [
+            ("post_caption", {"description": _cut(said.description, 300),
+                              "genre": _cut(said.genre, 60), "mood": _cut(said.mood, 60)}),
         ]  # fmt: skip
-        if user.describe:
-            photo = _cut(job.captions[0] if job.captions else "", long)
-            parts.append(("post_description", {"photo": photo, "music": _cut(track.prompt, long)}))
-        if not user.anonymous and user.first_name.strip():
-            parts.append(("post_by", {"name": _cut(user.first_name, 64)}))
+        if user.describe and said is not None:
+            photo = _cut(said.photo, long)
+            parts.append(("post_description", {"photo": photo, "music": _cut(said.music, long)}))
+        if not user.anonymous and (name := unlinked(user.first_name)):  # a name can be a link
+            parts.append(("post_by", {"name": _cut(name, 64)}))
         while _visible(langs, parts) > limit and len(parts) > 1:
             parts.pop(1)  # drop the long description before the essentials
         return "\n\n".join(_in_each(text, langs, key, values) for key, values in parts)
@@ -159,7 +162,7 @@ class Feed:
             audio=InputFile(mp3, filename=f"immu-{job.id}.mp3"),
             caption=caption,
             parse_mode=ParseMode.HTML,
-            title=track.genre[:64],
+            title=self.public.title(job, track),
             performer="IMMU",
             thumbnail=InputFile(cover, filename="cover.jpg"),
             duration=round(track.duration_s),

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     safety_threshold: float = Field(0.5, ge=0.0, le=1.0)
     review_chat: str | None = None
     reports_to_hide: int = Field(3, ge=0)
+    # with moderation on: model text holding one of these stays out of public captions
+    blocked_words: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # --- limits ---
     max_jobs_per_user: int = Field(2, ge=1)
@@ -118,9 +120,9 @@ class Settings(BaseSettings):
             return [value]
         return value
 
-    @field_validator("like_reactions", mode="before")
+    @field_validator("like_reactions", "blocked_words", mode="before")
     @classmethod
-    def _split_reactions(cls, value: object) -> object:
+    def _split_lists(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeline.composition import Brief, Mood
+from pipeline.model_text import unlinked
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,16 @@ class _LLMBrief(BaseModel):
     genres: list[str] = Field(min_length=3, max_length=3)
     mood: str = Field(min_length=1, max_length=MAX_GENRE)
 
+    @field_validator("description", "mood", mode="before")
+    @classmethod
+    def _no_links(cls, value: object) -> object:
+        """Links and @mentions go before the length checks: what is left must still do."""
+        return unlinked(value) if isinstance(value, str) else value
+
     @field_validator("genres")
     @classmethod
     def _three_different(cls, genres: list[str]) -> list[str]:
-        clean = [_one_line(g) for g in genres]
+        clean = [_one_line(unlinked(g)) for g in genres]
         if any(not g or len(g) > MAX_GENRE for g in clean):
             raise ValueError("each genre is a short non-empty name")
         if len({g.lower() for g in clean}) != 3:
@@ -137,7 +144,8 @@ class BriefWriter:
 
 def offline_brief(captions: list[str], mood: Mood | None = None) -> Brief:
     """A deterministic brief from the captions alone: never empty, never random."""
-    clean = [_one_line(c) for c in captions if _one_line(c)] or ["a photo"]
+    # captions are model text too, and a photo's written words can reach them
+    clean = [c for c in (_one_line(unlinked(c)) for c in captions) if c] or ["a photo"]
     words = {w.strip(".,!?").lower() for c in clean for w in c.split()}
     genres: list[str] = []
     for hint, options in _GENRE_HINTS.items():

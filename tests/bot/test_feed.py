@@ -104,6 +104,31 @@ async def test_a_description_that_escapes_past_the_caption_limit_still_posts(
     assert not tg.calls_to("sendVideo", chat_id=CHANNEL_ID)[1:]  # posted once, no retries
 
 
+async def test_links_and_mentions_written_by_models_never_reach_the_channel(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    # words written in a photo may steer the models; what they write goes public
+    composer = FakeComposer(
+        description="warm guitar; visit evil.example/x and t.me/spam, ask @scammer",
+        genres=("bossa nova tg://resolve?domain=spam", "ambient", "jazz"),
+        mood="serene https://evil.example",
+        captions=("a sign saying telegram.me/joinchat/abc and www.evil.co/path", "b", "c"),
+    )
+    bot = await start_bot(composer, post_format="audio")
+    ann = tg.user(42, "Ann t.me/annspam")  # a name shown on request is no way in either
+    tg.send_text(ann, "/anonymous")
+    await bot.until(lambda: EN["anonymous_off"] in answers(tg, 42), "name shown")
+    await _post(bot, ann)
+    (post,) = await bot.until(lambda: tg.chat_messages(CHANNEL_ID), "the channel post")
+    caption = post["caption"]
+    for link in ("evil", "t.me", "telegram.me", "spam", "scammer", "http", "tg:", "@", "www"):
+        assert link not in caption and link not in post["audio"]["title"]
+    assert "<a" not in caption and "caption_entities" not in post  # no link, no mention
+    assert caption.startswith("<b>warm guitar; visit and ask</b>\nbossa nova · serene")
+    assert "Photo: a sign saying and" in caption and caption.endswith("by Ann")
+    assert post["audio"]["title"] == "bossa nova"
+
+
 async def test_a_genre_with_an_ampersand_reads_plainly_on_its_button(
     tg: FakeTelegram, start_bot: StartBot
 ) -> None:

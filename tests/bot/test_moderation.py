@@ -126,6 +126,38 @@ def _failing_classifier(folder: Path) -> str:
     return str(folder)
 
 
+@pytest.mark.parametrize(
+    ("moderation", "mood", "blocked_words", "withheld"),
+    [
+        ("auto", "casino lights", [], True),  # a word of the built-in list
+        ("auto", "Glitter", ["glitter"], True),  # the operator's IMMU_BLOCKED_WORDS
+        ("off", "casino lights", [], False),  # moderation off: links go, words stay
+    ],
+)
+async def test_with_moderation_a_blocked_word_keeps_model_text_out_of_the_channel(
+    tg: FakeTelegram,
+    start_bot: StartBot,
+    tiny_models: dict[str, str],
+    moderation: str,
+    mood: str,
+    blocked_words: list[str],
+    withheld: bool,
+) -> None:
+    composer = FakeComposer(description="warm piano over the sea", mood=mood)
+    bot = await start_bot(
+        composer, moderation=moderation, safety_model=tiny_models["IMMU_SAFETY_MODEL"],
+        safety_threshold=1.0, blocked_words=blocked_words, post_format="audio",
+    )  # fmt: skip
+    ann = tg.user(42, "Ann")
+    assert await _pick(bot, ann, 1) == EN["posted"]
+    (post,) = await bot.until(lambda: _channel_posts(tg), "posted")
+    if withheld:  # the track goes out; none of the model's words do
+        assert post["caption"] == EN["post_caption_neutral"]
+        assert post["audio"]["title"] == "IMMU"
+    else:
+        assert mood in post["caption"] and "warm piano" in post["caption"]
+
+
 # --- review (IMMU_MODERATION=review) ---
 
 

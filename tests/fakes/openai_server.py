@@ -14,7 +14,7 @@ from tests.fakes.loopback import LoopbackServer
 
 class FakeOpenAI:
     """``mode`` picks the answer: ``good``, ``garbage``, ``wrong_types``, ``same_genres``,
-    ``injection``, ``markup``, ``huge``, ``fenced``, ``slow``, ``error500``."""
+    ``injection``, ``markup``, ``links``, ``huge``, ``fenced``, ``slow``, ``error500``."""
 
     def __init__(self) -> None:
         self.mode = "good"
@@ -83,6 +83,17 @@ class FakeOpenAI:
                     "description": "<script>alert('x')</script> & <b>bold</b> " + "é" * 200,
                     "genres": ["<i>jazz</i>", "rock & roll", "lo-fi <3"],
                     "mood": "happy > sad",
+                }
+            ),
+            "links": json.dumps(
+                {
+                    "description": "warm guitar; visit evil.example/x and t.me/spam, ask @scammer",
+                    "genres": [
+                        "bossa nova",
+                        "jazz https://evil.example",
+                        "ambient tg://resolve?domain=x",
+                    ],
+                    "mood": "serene @spam",
                 }
             ),
             "huge": json.dumps(

@@ -761,6 +761,8 @@ class FakeTelegram:
         content: dict[str, Any] = {kind: media}
         if caption:
             content["caption"] = caption
+            if entities := _caption_entities(params.get("parse_mode"), caption):
+                content["caption_entities"] = entities
         return self._outgoing(params, content)
 
     async def _m_sendAudio(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
@@ -868,6 +870,44 @@ def _error(status: int, description: str, **extra: Any) -> web.Response:
     return web.json_response(
         {"ok": False, "error_code": status, "description": description, **extra}, status=status
     )
+
+
+# What Telegram links in a text by itself. Real Telegram links bare domains of known
+# top-level domains only; this links any (stricter: a test sees more links, not fewer).
+_AUTOLINKS = (
+    ("url", r"[a-z][a-z0-9+.-]*://\S+|(?<![\w@.-])(?:[\w-]+\.)+[^\W\d_]{2,}\b(?:/\S*)?"),
+    ("email", r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),
+    ("mention", r"(?<![\w@])@\w{5,32}\b"),
+)
+
+
+def _caption_entities(parse_mode: Any, caption: str) -> list[dict[str, Any]]:
+    """The link entities Telegram reports for a caption: ``<a href>`` (text_link) and what
+    it links in the text itself (url, email, mention). Offsets in UTF-16 units, as Telegram."""
+    import html
+    import re
+
+    def units(text: str) -> int:
+        return len(text.encode("utf-16-le")) // 2
+
+    entities: list[dict[str, Any]] = []
+    plain = caption
+    if parse_mode == "HTML":
+        plain, opened = "", None
+        for piece in re.split(r"(<[^>]*>)", caption):
+            if link := re.match(r"<a\s[^>]*href=[\"']([^\"']*)", piece, re.I):
+                opened = (units(plain), html.unescape(link.group(1)))
+            elif re.match(r"</a\s*>", piece, re.I) and opened:
+                entities.append({"type": "text_link", "offset": opened[0],
+                                 "length": units(plain) - opened[0], "url": opened[1]})  # fmt: skip
+                opened = None
+            elif not piece.startswith("<"):
+                plain += html.unescape(piece)
+    for kind, pattern in _AUTOLINKS:
+        for found in re.finditer(pattern, plain, re.I):
+            entities.append({"type": kind, "offset": units(plain[: found.start()]),
+                             "length": units(found.group())})  # fmt: skip
+    return sorted(entities, key=lambda e: e["offset"])
 
 
 def _shown_length(parse_mode: Any, text: str) -> int:

@@ -36,6 +36,23 @@ def test_a_json_answer_in_a_code_fence_is_accepted(fake_openai) -> None:  # type
     assert _writer(fake_openai).write(CAPTIONS).source == "llm"
 
 
+def test_links_and_mentions_from_the_model_never_reach_the_brief(fake_openai) -> None:  # type: ignore[no-untyped-def]
+    fake_openai.mode = "links"  # as a photo with "visit evil.example" written on it might steer it
+    brief = _writer(fake_openai).write(CAPTIONS)
+    assert brief.source == "llm"  # what is left is still a brief
+    assert brief.genres == ("bossa nova", "jazz", "ambient") and brief.mood == "serene"
+    written = " ".join([brief.description, *brief.genres, brief.mood, brief.prompt(0)])
+    for link in ("evil.example", "t.me", "spam", "@", "http", "tg:"):
+        assert link not in written
+    assert brief.description.startswith("warm guitar")
+
+
+def test_the_offline_brief_keeps_no_link_a_caption_read_from_the_photo() -> None:
+    brief = offline_brief(["a sign that says join t.me/spam now", "a sign", "a wall"])
+    assert "t.me" not in brief.description and "spam" not in brief.description
+    assert "a sign that says join" in brief.description
+
+
 @pytest.mark.parametrize(
     "mode", ["garbage", "wrong_types", "same_genres", "injection", "huge", "error500", "slow"]
 )

@@ -1,0 +1,71 @@
+"""What a public post may show of the words models wrote: the last guard before the channel.
+
+The brief is cleaned where it is made (``pipeline.brief``), but a post can still carry
+model text from before that, or from the caption model (the photo's description). So
+every value a post takes from a model passes here, for the channel and the operators'
+copy alike:
+
+- links, e-mail addresses and @mentions go, whatever ``IMMU_MODERATION`` says;
+- with moderation on (``auto`` or ``review``), a blocked word anywhere in them
+  (``pipeline.model_text.DEFAULT_BLOCKED_WORDS`` plus ``IMMU_BLOCKED_WORDS``) withholds
+  them all: the post goes out with a neutral caption, and an audio's title is "IMMU".
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import astuple, dataclass
+
+from bot.settings import Settings
+from pipeline.model_text import DEFAULT_BLOCKED_WORDS, blocked_in, unlinked
+from storage import Job, TrackRow
+
+log = logging.getLogger(__name__)
+
+NEUTRAL_TITLE = "IMMU"
+TITLE_CHARS = 64
+
+
+@dataclass(frozen=True)
+class Said:
+    """The model-written values of one post, fit to show."""
+
+    description: str
+    genre: str
+    mood: str
+    photo: str  # the caption model's words about the photo
+    music: str  # the prompt the track was made from
+
+
+class PublicText:
+    def __init__(self, settings: Settings) -> None:
+        on = settings.moderation != "off"
+        self.blocked = (*DEFAULT_BLOCKED_WORDS, *settings.blocked_words) if on else ()
+
+    def of(self, job: Job, track: TrackRow) -> Said | None:
+        """The post's model-written values without links; None if one holds a blocked word
+        (logged: the operator may wonder why a caption says so little)."""
+        said = self._said(job, track)
+        found = self._blocked(said)
+        if found:
+            log.info("model text withheld job=%d words=%s", job.id, ",".join(found))
+            return None
+        return said
+
+    def title(self, job: Job, track: TrackRow) -> str:
+        """An audio's title: its genre, or "IMMU" where the caption is withheld."""
+        said = self._said(job, track)
+        return said.genre[:TITLE_CHARS] if said.genre and not self._blocked(said) else NEUTRAL_TITLE
+
+    def _said(self, job: Job, track: TrackRow) -> Said:
+        brief = job.brief
+        return Said(
+            description=unlinked(brief.description if brief else ""),
+            genre=unlinked(track.genre),
+            mood=unlinked(brief.mood if brief else ""),
+            photo=unlinked(job.captions[0] if job.captions else ""),
+            music=unlinked(track.prompt),
+        )
+
+    def _blocked(self, said: Said) -> list[str]:
+        return blocked_in("\n".join(astuple(said)), self.blocked) if self.blocked else []
