@@ -39,10 +39,12 @@ from bot.files import FileStore
 from bot.housekeeping import Housekeeping
 from bot.intake import Intake
 from bot.jobs import Jobs
-from bot.likes import normalised
+from bot.likes import Likes, normalised
 from bot.moderation import Moderation
 from bot.posting import Posting
 from bot.pseudonym import Pseudonyms, install
+from bot.publisher import Publisher
+from bot.remixes import Remixes
 from bot.review import Review
 from bot.settings import Settings
 from bot.transport import AiohttpRequest, proxy_from_env
@@ -102,6 +104,8 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
     app.add_handler(CommandHandler("forget", handlers.forget, filters=private))
     app.add_handler(CommandHandler("stats", handlers.stats, filters=private))
     moderation_handlers.register(app, settings)  # /ban, /unban, review and report buttons
+    forwarded_track = filters.FORWARDED & (filters.AUDIO | filters.VIDEO)
+    app.add_handler(MessageHandler(private & forwarded_track, handlers.forwarded))
     app.add_handler(MessageHandler(private & filters.PHOTO, handlers.photo))
     app.add_handler(MessageHandler(private & filters.Document.ALL, handlers.document))
     app.add_handler(MessageHandler(private & ~filters.COMMAND, handlers.unsupported))
@@ -212,15 +216,17 @@ async def _start(
     chat = Chat(bot, store)
     feed = Feed(settings, bot, files)
     feed.bot_username = bot.username
-    jobs = Jobs(settings, store, files, composer, chat, bot)
-    posting = Posting(store, files, feed, chat, bot, settings.post_attempts)
-    review = Review(settings, store, feed, chat, bot, posting)
-    posting.review = review
-    moderation = Moderation(settings, store, feed, chat, posting, review)
+    publisher = Publisher(store, feed, chat, settings.post_attempts)
+    remixes = Remixes(store, files, feed, chat, publisher)
+    jobs = Jobs(settings, store, files, composer, chat, bot, publisher)
+    review = Review(settings, store, feed, chat, bot, publisher, remixes)
+    posting = Posting(store, files, feed, chat, publisher, review, remixes)
+    moderation = Moderation(settings, store, feed, chat, publisher, review, remixes)
     intake = Intake(settings, store, files, Admission(settings, store), jobs, chat, bot, moderation)
     account = Account(settings, store, feed, chat, jobs)
-    housekeeping = Housekeeping(settings, store, files, feed, posting, jobs, bot)
-    app.bot_data["services"] = handlers.Services(chat, intake, jobs, posting, account)
+    housekeeping = Housekeeping(settings, store, files, feed, publisher, jobs, bot)
+    likes = Likes(store, feed, settings.like_reactions)
+    app.bot_data["services"] = handlers.Services(chat, intake, jobs, posting, account, likes)
     app.bot_data["moderation"] = moderation_handlers.ModerationServices(moderation, review)
     await _check_channel(app, feed)
     if problem := await review.unreachable():  # IMMU_REVIEW_CHAT: before anyone waits on it

@@ -19,11 +19,12 @@ from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, T
 
 from bot.pseudonym import uid  # where the bot's modules have always found it
 from bot.texts import language_of, text
+from bot.transport import NotSent
 from storage import Job, Store
 
 log = logging.getLogger(__name__)
 
-SEND_TRIES = 3  # a 502 or a reset: nothing was sent, so sending again is safe
+SEND_TRIES = 3  # a message sends again only when it surely never reached Telegram
 SEND_BACKOFF_S = 0.5
 T = TypeVar("T")
 
@@ -88,10 +89,11 @@ class Chat:
             return Answer(text(lang, "not_yours"), alert=True)
         return job
 
-    async def say(self, chat_id: int, message: str, markup: Any = None) -> Message | None:
-        """Send a message, again after a server error; None if it could not be sent (logged).
+    async def say(self, chat_id: int | str, message: str, markup: Any = None) -> Message | None:
+        """Send a message; None if it could not be sent (logged).
 
-        A timeout is not retried: Telegram may have sent it, and twice is worse.
+        Sent again only when the request never reached Telegram (``NotSent``). After a
+        5xx, a reset or a timeout Telegram may have sent it: twice is worse than once.
         """
         try:
             return await _again_after_server_errors(
@@ -99,19 +101,19 @@ class Chat:
                     chat_id, message, parse_mode=ParseMode.HTML, reply_markup=markup,
                     disable_web_page_preview=True,
                 ),
-                timeouts=False,
+                idempotent=False,
             )  # fmt: skip
         except Forbidden:
-            log.info("cannot message user=%s: blocked", uid(chat_id))
+            log.info("cannot message chat=%s: blocked", _chat(chat_id))
         except (BadRequest, TimedOut) as exc:
-            log.warning("send failed user=%s reason=%s", uid(chat_id), exc)
+            log.warning("send failed chat=%s reason=%s", _chat(chat_id), exc)
         except NetworkError as exc:
-            log.warning("send failed user=%s tries=%d reason=%s", uid(chat_id), SEND_TRIES, exc)
+            log.warning("send failed chat=%s reason=%s", _chat(chat_id), exc)
         except TelegramError as exc:
-            log.warning("send failed user=%s reason=%s", uid(chat_id), exc)
+            log.warning("send failed chat=%s reason=%s", _chat(chat_id), exc)
         except Exception as exc:  # an answer that is not what the Bot API promises
             log.error(
-                "send failed user=%s unexpected=%s: %s", uid(chat_id), type(exc).__name__, exc
+                "send failed chat=%s unexpected=%s: %s", _chat(chat_id), type(exc).__name__, exc
             )
         return None
 
@@ -123,7 +125,7 @@ class Chat:
                 lambda: self.bot.edit_message_reply_markup(
                     chat_id, message_id, reply_markup=markup
                 ),
-                timeouts=True,
+                idempotent=True,
             )
             return True
         except BadRequest as exc:
@@ -164,15 +166,21 @@ class Chat:
         return None
 
 
-async def _again_after_server_errors(call: Callable[[], Awaitable[T]], *, timeouts: bool) -> T:
-    """``call()``, again after a 5xx or a lost connection (and after a timeout if doing it
-    twice is harmless), up to ``SEND_TRIES`` times; the last error is raised."""
+def _chat(chat_id: int | str) -> str:
+    """A private chat's id is its person's: hashed in the log; a room's @name is public."""
+    return uid(chat_id) if isinstance(chat_id, int) and chat_id > 0 else str(chat_id)
+
+
+async def _again_after_server_errors(call: Callable[[], Awaitable[T]], *, idempotent: bool) -> T:
+    """``call()``, again up to ``SEND_TRIES`` times when that cannot do it twice: after
+    ``NotSent`` always; after a 5xx, a reset or a timeout only if the call is
+    ``idempotent`` (an edit to the same content). The last error is raised."""
     for attempt in range(1, SEND_TRIES + 1):
         try:
             return await call()
         except NetworkError as exc:
-            final = isinstance(exc, BadRequest) or (isinstance(exc, TimedOut) and not timeouts)
-            if final or attempt == SEND_TRIES:
+            again = isinstance(exc, NotSent) or (idempotent and not isinstance(exc, BadRequest))
+            if not again or attempt == SEND_TRIES:
                 raise
             await asyncio.sleep(SEND_BACKOFF_S * 2 ** (attempt - 1))
     raise AssertionError("unreachable")

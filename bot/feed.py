@@ -8,6 +8,7 @@ import io
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from html import escape
 
@@ -125,7 +126,24 @@ class Feed:
         note: str = "",
         markup: InlineKeyboardMarkup | None = None,
     ) -> Message:
-        """One channel post of the chosen track (video or audio, per ``IMMU_POST_FORMAT``).
+        """Prepare and send in one go (the operators' copies: a failure there is logged)."""
+        return await self.send(
+            await self.prepare(post_id, job, track, user, to=to, note=note, markup=markup)
+        )
+
+    async def prepare(
+        self,
+        post_id: int,
+        job: Job,
+        track: TrackRow,
+        user: User,
+        *,
+        to: int | str | None = None,
+        note: str = "",
+        markup: InlineKeyboardMarkup | None = None,
+    ) -> Prepared:
+        """Everything a channel post of the chosen track needs, before anything is sent:
+        a failure here (a file gone, ffmpeg) proves nothing reached Telegram.
 
         The operators' chat gets the same media ``to`` it, with a ``note`` (plain text)
         under the caption and its own buttons.
@@ -135,10 +153,10 @@ class Feed:
         if note:
             caption += "\n\n" + escape(note, quote=False)
         lang = language_of(user.telegram_language, user.language)
-        markup = markup if to is not None else self.buttons(post_id, lang)
-        chat = to if to is not None else self.chat
         mp3 = self.files.read(track.mp3_path)
-        cover = self.files.read(job.cover_path or "")
+        # a remix whose original was forgotten has no cover: a neutral one stands in
+        cover = self.files.read(job.cover_path) if job.cover_path else _placeholder()
+        video = None
         if self.settings.post_format == "video":
             # ffmpeg is CPU work: a thread, never the composer's GPU lane. Imported here:
             # the encoder's module loads torch, which a bot on Ray workers never needs.
@@ -146,29 +164,45 @@ class Feed:
 
             encoder = Encoder(self.settings.ffmpeg)
             video = await asyncio.to_thread(encoder.mp4, mp3, cover_jpeg=cover)
+        return Prepared(
+            chat=to if to is not None else self.chat,
+            name=f"immu-{job.id}",
+            caption=caption,
+            markup=markup if to is not None else self.buttons(post_id, lang),
+            title=self.public.title(job, track),
+            duration=round(track.duration_s),
+            mp3=mp3,
+            cover=cover,
+            video=video,
+        )
+
+    async def send(self, post: Prepared) -> Message:
+        """One post of prepared media (video or audio, per ``IMMU_POST_FORMAT``)."""
+        upload = self.settings.upload_timeout_s  # read and write: a big file, a busy server
+        if post.video is not None:
             return await self.bot.send_video(
-                chat,
-                video=InputFile(video, filename=f"immu-{job.id}.mp4"),
-                caption=caption,
+                post.chat,
+                video=InputFile(post.video, filename=f"{post.name}.mp4"),
+                caption=post.caption,
                 parse_mode=ParseMode.HTML,
                 supports_streaming=True,
-                duration=round(track.duration_s),
-                reply_markup=markup,
-                read_timeout=self.settings.upload_timeout_s,
-                write_timeout=self.settings.upload_timeout_s,
+                duration=post.duration,
+                reply_markup=post.markup,
+                read_timeout=upload,
+                write_timeout=upload,
             )
         return await self.bot.send_audio(
-            chat,
-            audio=InputFile(mp3, filename=f"immu-{job.id}.mp3"),
-            caption=caption,
+            post.chat,
+            audio=InputFile(post.mp3, filename=f"{post.name}.mp3"),
+            caption=post.caption,
             parse_mode=ParseMode.HTML,
-            title=self.public.title(job, track),
+            title=post.title,
             performer="IMMU",
-            thumbnail=InputFile(cover, filename="cover.jpg"),
-            duration=round(track.duration_s),
-            reply_markup=markup,
-            read_timeout=self.settings.upload_timeout_s,
-            write_timeout=self.settings.upload_timeout_s,
+            thumbnail=InputFile(post.cover, filename="cover.jpg"),
+            duration=post.duration,
+            reply_markup=post.markup,
+            read_timeout=upload,
+            write_timeout=upload,
         )
 
     async def remove(self, message_id: int, chat: int | str | None = None) -> Removal:
@@ -198,6 +232,21 @@ class Feed:
         except TelegramError as exc:
             log.error("channel post stays public message=%d reason=%s", message_id, exc)
             return Removal.FAILED
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A post ready to send: where, its media and its words."""
+
+    chat: int | str
+    name: str  # the files' name, without extension
+    caption: str
+    markup: InlineKeyboardMarkup | None
+    title: str
+    duration: int
+    mp3: bytes
+    cover: bytes
+    video: bytes | None  # the MP4, when posts are videos
 
 
 class Removal(StrEnum):

@@ -16,6 +16,7 @@ from bot.account import Account
 from bot.chat import Answer, Chat, Person
 from bot.intake import Intake
 from bot.jobs import Jobs
+from bot.likes import Likes
 from bot.posting import Posting
 from bot.texts import language_of, text
 
@@ -34,6 +35,7 @@ class Services:
     jobs: Jobs
     posting: Posting
     account: Account
+    likes: Likes
 
 
 def _services(context: Context) -> Services:
@@ -159,6 +161,13 @@ async def unsupported(update: Update, context: Context) -> None:
     await _reply(update, context, Answer(text(lang, "unsupported")))
 
 
+async def forwarded(update: Update, context: Context) -> None:
+    """A channel post forwarded to the bot: settles a post Telegram never confirmed."""
+    assert update.message is not None
+    answer = await _services(context).posting.settle(_person(update), update.message)
+    await _reply(update, context, answer)
+
+
 async def in_group(update: Update, context: Context) -> None:
     """A command or photo in a group: IMMU composes and posts only from private chats."""
     user = update.effective_user
@@ -193,7 +202,7 @@ async def cancel(update: Update, context: Context) -> None:
     if ids is None:
         return await stale_button(update, context)
     (job_id,) = ids
-    await _popup(update, await _services(context).posting.cancel(_person(update), job_id))
+    await _popup(update, await _services(context).jobs.cancel(_person(update), job_id))
 
 
 async def delete_post(update: Update, context: Context) -> None:
@@ -211,7 +220,10 @@ async def forget_confirmed(update: Update, context: Context) -> None:
     if ids is None:
         return await stale_button(update, context)
     (user_id,) = ids
-    await _popup(update, await _services(context).posting.forget(_person(update), user_id))
+    answer = await _services(context).posting.forget(_person(update), user_id)
+    await _popup(update, answer)
+    if answer.alert:  # what could not be removed is too long for a popup: in the chat too
+        await _reply(update, context, answer)
 
 
 async def stale_button(update: Update, context: Context) -> None:
@@ -232,6 +244,4 @@ async def reaction_count(update: Update, context: Context) -> None:
         kind = reaction.type
         key = getattr(kind, "emoji", None) or getattr(kind, "custom_emoji_id", None) or kind.type
         counts[str(key)] = counts.get(str(key), 0) + reaction.total_count
-    await _services(context).posting.reactions(
-        counts_update.chat.id, counts_update.message_id, counts
-    )
+    await _services(context).likes.count(counts_update.chat.id, counts_update.message_id, counts)

@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from telegram import Bot
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
+from telegram.error import RetryAfter, TelegramError
 
 from bot.feed import Feed
 from bot.files import FileStore
 from bot.jobs import Jobs
-from bot.posting import Posting
+from bot.publisher import Publisher
 from bot.settings import Settings
 from bot.texts import raw, text
+from bot.transport import NotSent
 from storage import PostView, Store
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ class Housekeeping:
         store: Store,
         files: FileStore,
         feed: Feed,
-        posting: Posting,
+        publisher: Publisher,
         jobs: Jobs,
         bot: Bot,
     ) -> None:
@@ -42,7 +44,7 @@ class Housekeeping:
         self.store = store
         self.files = files
         self.feed = feed
-        self.posting = posting
+        self.publisher = publisher
         self.jobs = jobs
         self.bot = bot
 
@@ -50,18 +52,23 @@ class Housekeeping:
         """Every ``IMMU_POST_RETRY_S``: refused posts, the digest, the metric; hourly: retention."""
         last_retention = 0.0
         while True:
-            try:
-                await self.posting.retry_pending()
-                await self.digest_if_due()
-                await self.jobs.workers_alive()  # keeps the metric current between /stats
-                if time.monotonic() - last_retention > RETENTION_EVERY_S:
-                    last_retention = time.monotonic()
-                    await self.expire()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("housekeeping failed")
+            # each part alone: one that fails (logged) never skips the others
+            await self._part("pending posts", self.publisher.retry_pending)
+            await self._part("digest", self.digest_if_due)
+            await self._part("workers", self.jobs.workers_alive)  # the metric, between /stats
+            if time.monotonic() - last_retention > RETENTION_EVERY_S:
+                last_retention = time.monotonic()
+                await self._part("retention", self.expire)
             await asyncio.sleep(self.settings.post_retry_s)
+
+    @staticmethod
+    async def _part(name: str, step: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await step()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("housekeeping failed part=%s", name)
 
     async def expire(self) -> int:
         """Drop tracks nobody chose after ``IMMU_RETENTION_DAYS``; returns files removed."""
@@ -91,10 +98,13 @@ class Housekeeping:
                     self.feed.chat, digest, parse_mode=ParseMode.HTML,
                     disable_web_page_preview=True,
                 )  # fmt: skip
-            except TelegramError as exc:
-                log.warning("digest failed reason=%s", exc)
+            except (NotSent, RetryAfter) as exc:  # surely not posted: the next round tries
+                log.warning("digest not sent reason=%s", exc)
                 return False
-            log.info("digest posted posts=%d", len(posts))
+            except TelegramError as exc:  # maybe posted: a second digest would be worse
+                log.warning("digest unconfirmed reason=%s; not sent again this period", exc)
+            else:
+                log.info("digest posted posts=%d", len(posts))
         await self.store.set_meta(LAST_DIGEST, now.isoformat())
         return bool(posts)
 

@@ -15,20 +15,23 @@ from typing import Any
 
 from telegram import Bot, InputFile
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError, TimedOut
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot import keyboards, metrics
-from bot.chat import Chat, uid
+from bot.chat import Answer, Chat, Person, uid
 from bot.files import FileStore
 from bot.progress import ProgressMessage
+from bot.publisher import Publisher
 from bot.settings import Settings
 from bot.texts import plain, text
+from bot.transport import NotSent
 from pipeline import ComposeOptions, Composer, ComposeRequest, Composition, PhotoError
 from storage import FINISHED, Job, JobStatus, Store, StoredBrief, StoreError, TrackRow
 
 log = logging.getLogger(__name__)
 
 UNCONFIRMED = 0  # a track's message id when Telegram did not confirm the upload in time
+CHOICES_READ_TIMEOUT_S = 30.0  # a slow answer must not look lost: it would bring a second keyboard
 
 
 class Jobs:
@@ -42,6 +45,7 @@ class Jobs:
         composer: Composer,
         chat: Chat,
         bot: Bot,
+        publisher: Publisher,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -49,6 +53,7 @@ class Jobs:
         self.composer = composer
         self.chat = chat
         self.bot = bot
+        self.publisher = publisher  # its per-job lock: a cancel never lands between pick and post
         self.queue: asyncio.Queue[int] = asyncio.Queue()
         self.stage_seconds: dict[str, float] = {}  # the last job's, for /stats
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -118,6 +123,27 @@ class Jobs:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+
+    async def cancel(self, who: Person, job_id: int) -> Answer:
+        """Cancel a job still in line, or tracks nobody chose; not a job being composed."""
+        lang = await self.chat.meet(who)
+        job = await self.chat.owned_job(who, job_id, lang)
+        if isinstance(job, Answer):
+            return job
+        if job.status == JobStatus.QUEUED and await self.store.cancel_if(job_id, JobStatus.QUEUED):
+            await self.chat.edit_or_say(job.chat_id, job.status_message_id, text(lang, "cancelled"))
+            return Answer(text(lang, "cancelled"))
+        async with self.publisher.lock(job_id):  # never between a pick and its post
+            if await self.store.post_for_job(job_id) is None and await self.store.cancel_if(
+                job_id, JobStatus.DELIVERED
+            ):
+                await self.chat.edit_or_say(
+                    job.chat_id, job.result_message_id, text(lang, "cancelled")
+                )
+                return Answer(text(lang, "cancelled"))
+        if job.status == JobStatus.RUNNING:
+            return Answer(text(lang, "cannot_cancel"), alert=True)
+        return Answer(text(lang, "expired"), alert=True)
 
     # --- one job ---
 
@@ -248,9 +274,11 @@ class Jobs:
             return
         await self.store.set_job_status(job.id, JobStatus.DELIVERED)
         metrics.JOBS.labels("delivered").inc()
-        await self.chat.edit_or_say(
-            job.chat_id, job.status_message_id, text(lang, "delivered"), send_if_missing=False
-        )
+        delivered = await self.store.get_job(job.id)
+        if delivered is not None and delivered.result_message_id != job.status_message_id:
+            await self.chat.edit_or_say(
+                job.chat_id, job.status_message_id, text(lang, "delivered"), send_if_missing=False
+            )
         since = time.perf_counter() - composed_at if composed_at is not None else float("nan")
         log.info("job delivered job=%d seconds_since_composed=%.3f", job.id, since)
 
@@ -275,22 +303,44 @@ class Jobs:
                     write_timeout=upload,
                 )  # fmt: skip
                 sent = message.message_id
-            except TimedOut:  # maybe sent: a fourth audio is worse than a missing one
-                log.warning("audio unconfirmed job=%d track=%d; not sent again", job.id, track.idx)
+            except (NotSent, RetryAfter, BadRequest):
+                raise  # surely not sent: the delivery is tried again
+            except NetworkError as exc:  # maybe sent: a fourth audio is worse than a missing one
+                log.warning(
+                    "audio unconfirmed job=%d track=%d reason=%s; not sent again",
+                    job.id, track.idx, exc,
+                )  # fmt: skip
                 sent = UNCONFIRMED
             await self.store.set_track_message(job.id, track.idx, sent)
         if job.result_message_id is None:
-            genres = [t.genre for t in tracks]
-            brief = job.brief
-            message = await self.bot.send_message(
-                job.chat_id,
-                text(lang, "result", description=brief.description if brief else "",
+            await self._send_choices(job, lang, tracks)
+
+    async def _send_choices(self, job: Job, lang: str, tracks: list[TrackRow]) -> None:
+        """The choice keyboard, once. After an unclear answer it is not sent again blindly:
+        the status message, whose id the bot has, carries it instead."""
+        genres = [t.genre for t in tracks]
+        brief = job.brief
+        words = text(lang, "result", description=brief.description if brief else "",
                      mood=brief.mood if brief else "",
-                     genre1=genres[0], genre2=genres[1], genre3=genres[2]),
-                parse_mode=ParseMode.HTML,
-                reply_markup=keyboards.choices(lang, job.id, genres),
+                     genre1=genres[0], genre2=genres[1], genre3=genres[2])  # fmt: skip
+        markup = keyboards.choices(lang, job.id, genres)
+        try:
+            message = await self.bot.send_message(
+                job.chat_id, words, parse_mode=ParseMode.HTML, reply_markup=markup,
+                read_timeout=CHOICES_READ_TIMEOUT_S,
             )  # fmt: skip
-            await self.store.set_result_message(job.id, message.message_id)
+            shown: int | None = message.message_id
+        except (NotSent, RetryAfter, BadRequest):
+            raise  # surely not sent: the delivery is tried again
+        except NetworkError as exc:
+            log.warning("choices unconfirmed job=%d reason=%s; on the status message", job.id, exc)
+            shown = await self.chat.edit_or_say(
+                job.chat_id, job.status_message_id, words, markup=markup, send_if_missing=False
+            )
+            if shown is None:  # no status message to carry it: one more is better than none
+                shown = await self.chat.edit_or_say(job.chat_id, None, words, markup=markup)
+        if shown is not None:
+            await self.store.set_result_message(job.id, shown)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.chat import Answer, Chat, Person, uid
 from bot.feed import Feed, Removal
-from bot.posting import Posting
+from bot.publisher import Publisher
+from bot.remixes import Remixes
 from bot.review import Review
 from bot.settings import Settings
 from bot.texts import text
-from storage import Store
+from storage import PostStatus, Store
 
 if TYPE_CHECKING:
     from pipeline.safety import SafetyClassifier
@@ -41,15 +43,17 @@ class Moderation:
         store: Store,
         feed: Feed,
         chat: Chat,
-        posting: Posting,
+        publisher: Publisher,
         review: Review,
+        remixes: Remixes,
     ) -> None:
         self.settings = settings
         self.store = store
         self.feed = feed
         self.chat = chat
-        self.posting = posting
+        self.publisher = publisher
         self.review = review
+        self.remixes = remixes
         self._classifier: SafetyClassifier | None = None
         self._screening = asyncio.Semaphore(settings.max_decodes)  # CPU threads, bounded
 
@@ -107,13 +111,18 @@ class Moderation:
             await self.chat.edit_or_say(
                 job.chat_id, job.status_message_id, text(owner_lang, "banned_queued")
             )
-        removed = await self._purge(target) if PURGE in args else 0
+        purge = await self._purge(target) if PURGE in args else Purge()
         log.info(
-            "banned user=%s by=%s jobs_ended=%d posts_removed=%d",
-            uid(target), uid(who.id), len(ended), removed,
+            "banned user=%s by=%s jobs_ended=%d posts_removed=%d unconfirmed=%d",
+            uid(target), uid(who.id), len(ended), purge.removed, purge.unconfirmed,
         )  # fmt: skip
         key = "ban_done" if fresh else "ban_already"
-        return Answer(text(lang, key, user=target, jobs=len(ended), posts=removed))
+        said = text(lang, key, user=target, jobs=len(ended), posts=purge.removed)
+        if purge.still_public:
+            said += "\n" + text(lang, "purge_still_public", count=purge.still_public)
+        if purge.unconfirmed:  # never counted as removed: they may be in the channel
+            said += "\n" + text(lang, "purge_unconfirmed", count=purge.unconfirmed)
+        return Answer(said)
 
     async def unban(self, who: Person, args: list[str]) -> Answer:
         """/unban <id>: the person may send photos again."""
@@ -127,24 +136,42 @@ class Moderation:
         log.info("unbanned user=%s by=%s lifted=%s", uid(target), uid(who.id), lifted)
         return Answer(text(lang, "unban_done" if lifted else "unban_none", user=target))
 
-    async def _purge(self, user_id: int) -> int:
-        """Every post of the person out of the channel and the store; returns how many.
-        A post the channel keeps public stays recorded, so a second /ban tries again."""
-        removed = 0
-        for post in await self.store.posts_of(user_id):
-            async with self.posting.lock(post.job_id):
+    async def _purge(self, user_id: int) -> Purge:
+        """Every post of the person out of the channel and the store, and others' remixes
+        of them. A post the channel keeps public stays recorded, so a second /ban tries
+        again; one Telegram never confirmed has no message id to delete: counted apart."""
+        purge = Purge()
+        posts = await self.store.posts_of(user_id)
+        for post in posts:
+            async with self.publisher.lock(post.job_id):
                 current = await self.store.get_post(post.id)
                 if current is None:
+                    continue
+                if current.status == PostStatus.UNKNOWN:
+                    purge.unconfirmed += 1
                     continue
                 removal = Removal.DELETED
                 if current.channel_message_id is not None:
                     removal = await self.feed.remove(current.channel_message_id)
                 if removal == Removal.FAILED:
+                    purge.still_public += 1
                     continue
-                await self.review.close_all(post.id)
+                await self.review.withdraw(post.id)
                 await self.store.delete_post(post.id, user_id)
-                removed += 1
-        return removed
+                purge.removed += 1
+        remixes = await self.remixes.take_down([post.id for post in posts])
+        purge.still_public += remixes.still_public
+        purge.unconfirmed += remixes.unconfirmed
+        return purge
+
+
+@dataclass
+class Purge:
+    """What ``/ban --purge`` did to the person's posts."""
+
+    removed: int = 0
+    still_public: int = 0  # the channel refused to delete or blank them
+    unconfirmed: int = 0  # never confirmed by Telegram: may be in the channel
 
 
 def _target(args: list[str]) -> int | None:

@@ -3,7 +3,7 @@
 A held post goes to the operators' chat (``IMMU_REVIEW_CHAT``; without one, each admin's
 private chat) as the same media the channel would get, with the decision's buttons. A
 decision moves the post's status only from the held one, under the job's lock (the one
-``bot.posting`` uses), so a second tap, a restart or the owner's /forget or /delete in
+``bot.publisher`` keeps), so a second tap, a restart or the owner's /forget or /delete in
 between never makes a post that should not exist.
 """
 
@@ -19,7 +19,8 @@ from telegram.error import TelegramError
 from bot import keyboards
 from bot.chat import Answer, Chat, Person, uid
 from bot.feed import Feed, Removal
-from bot.posting import Posting
+from bot.publisher import Publisher
+from bot.remixes import Remixes
 from bot.settings import Settings
 from bot.texts import language_of, plain, text
 from storage import HELD, Post, PostStatus, Store
@@ -64,14 +65,16 @@ class Review:
         feed: Feed,
         chat: Chat,
         bot: Bot,
-        posting: Posting,
+        publisher: Publisher,
+        remixes: Remixes,
     ) -> None:
         self.settings = settings
         self.store = store
         self.feed = feed
         self.chat = chat
         self.bot = bot
-        self.posting = posting
+        self.publisher = publisher
+        self.remixes = remixes
         self.holds_new_posts = settings.moderation == "review"
         room = _chat_ref(settings.review_chat) if settings.review_chat else None
         self.rooms: list[int | str] = [room] if room is not None else list(settings.admin_ids)
@@ -104,7 +107,7 @@ class Review:
         while True:
             try:
                 for listed in await self.store.unsent_reviews():
-                    async with self.posting.lock(listed.job_id):
+                    async with self.publisher.lock(listed.job_id):
                         post = await self.store.get_post(listed.id)  # withdrawn meanwhile?
                         if (
                             post
@@ -162,12 +165,12 @@ class Review:
                 await self._delete_message(*tapped)
             return Answer(text(lang, "decision_gone"), alert=True)
         outcome: PostStatus | None = None
-        async with self.posting.lock(post.job_id):
+        async with self.publisher.lock(post.job_id):
             goes_out = decision in (Decision.APPROVE, Decision.RESTORE)
             now = PostStatus.PENDING if goes_out else PostStatus.DECLINED
             moved = await self.store.move_post(post_id, _HELD[decision], now)
             if moved and goes_out:
-                outcome = await self.posting.publish(post_id)
+                outcome = await self.publisher.publish(post_id)
             closed = await self.store.reviews_of(post_id)
         if not moved:
             current = await self.store.get_post(post_id)
@@ -179,7 +182,9 @@ class Review:
         key = _APPROVED_TEXT.get(outcome or PostStatus.PENDING, "post_pending")
         if decision != Decision.APPROVE:
             key = _OWNER_TEXT[decision]
-        await self._tell_owner(post, key)
+        await self.publisher.tell_owner(post, key)
+        if decision == Decision.REMOVE:  # remixes show the removed post's photo
+            await self.remixes.take_down([post_id])
         return Answer(text(lang, "decided", decision=plain(lang, f"button_{decision}")))
 
     # --- reports ---
@@ -202,7 +207,7 @@ class Review:
         post = await self.store.get_post(post_id)
         if post is None:
             return
-        async with self.posting.lock(post.job_id):
+        async with self.publisher.lock(post.job_id):
             post = await self.store.get_post(post_id)
             if post is None or post.status != PostStatus.POSTED:
                 return  # another report took it down already
@@ -216,9 +221,14 @@ class Review:
             await self.store.hide_post(post_id)
             await self._send(post, REPORTS, reports)
         log.info("post hidden post=%d reports=%d", post_id, reports)
-        await self._tell_owner(post, "post_hidden")
+        await self.publisher.tell_owner(post, "post_hidden")
 
-    # --- the operators' messages and the owner ---
+    # --- the operators' messages ---
+
+    async def tell_operators(self, key: str, **values: object) -> None:
+        """A line for the operators' chat (or each admin), in the operators' language."""
+        for room in self.rooms:
+            await self.chat.say(room, text(OPERATORS_LANG, key, **values))
 
     async def withdraw(self, post_id: int) -> None:
         """The owner deleted the post or used /forget: its photo leaves the operators' chat
@@ -226,11 +236,6 @@ class Review:
         for chat_id, message_id, _ in await self.store.reviews_of(post_id):
             if await self.feed.remove(message_id, chat=chat_id) == Removal.FAILED:
                 log.error("operators' copy stays post=%d message=%d", post_id, message_id)
-
-    async def close_all(self, post_id: int) -> None:
-        """The decision's buttons off every operators' message about a post."""
-        for chat_id, message_id, _ in await self.store.reviews_of(post_id):
-            await self._close(chat_id, message_id)
 
     async def _close(self, chat_id: int, message_id: int) -> None:
         try:
@@ -243,12 +248,6 @@ class Review:
             await self.bot.delete_message(chat_id, message_id)
         except TelegramError as exc:
             log.info("operators' message kept message=%d reason=%s", message_id, exc)
-
-    async def _tell_owner(self, post: Post, key: str) -> None:
-        job = await self.store.get_job(post.job_id)
-        if job is not None:
-            lang = await self.chat.language(post.user_id)
-            await self.chat.say(job.chat_id, text(lang, key))
 
 
 def _chat_ref(room: str) -> int | str:

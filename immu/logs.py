@@ -63,8 +63,8 @@ class HidePeople(logging.Filter):
 
 
 class OneLineForNetworkTrouble(logging.Filter):
-    """A 502 page, a timeout or a reset is weather, not a bug: libraries log those with a
-    traceback; the operator gets one warning line."""
+    """A 502 page, a timeout, a reset or a rate limit is weather, not a bug: libraries log
+    those with a traceback; the operator gets one warning line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not record.name.startswith("telegram") or record.exc_info is None:
@@ -81,9 +81,10 @@ class OneLineForNetworkTrouble(logging.Filter):
 
 
 def _is_network_error(error: BaseException | None) -> bool:
-    from telegram.error import NetworkError
+    from telegram.error import NetworkError, RetryAfter
 
-    return isinstance(error, (NetworkError, ConnectionError, TimeoutError))
+    # RetryAfter: Telegram's flood control, which the rate limiter logs once it gave up
+    return isinstance(error, (NetworkError, RetryAfter, ConnectionError, TimeoutError))
 
 
 def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:

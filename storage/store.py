@@ -554,21 +554,34 @@ class Store:
 
     async def forget_user(self, user_id: int) -> list[str]:
         """Delete a person and everything of theirs, all or nothing; returns the files
-        to remove. Others' remixes of their posts lose their copy of the photo too."""
-        where = "j.user_id = ?"
-        remixes = "remix_post_id IN (SELECT id FROM posts WHERE user_id = ?)"
+        to remove. (Others' remixes of their posts are the caller's: ``remixes_of``.)"""
         async with self._transaction() as db:
-            paths = await _files_of(db, where, (user_id,))
-            async with db.execute(
-                f"""SELECT photo_path AS path FROM jobs WHERE {remixes}
-                    UNION SELECT cover_path FROM jobs WHERE {remixes} AND cover_path IS NOT NULL""",
-                (user_id, user_id),
-            ) as cursor:
-                theirs = [row["path"] for row in await cursor.fetchall()]
-            await db.execute(f"UPDATE jobs SET cover_path = NULL WHERE {remixes}", (user_id,))
+            paths = await _files_of(db, "j.user_id = ?", (user_id,))
             await db.execute("DELETE FROM posts WHERE user_id = ?", (user_id,))
             await db.execute("DELETE FROM users WHERE id = ?", (user_id,))  # cascades to jobs
-            return await _unreferenced(db, paths) + theirs
+            return await _unreferenced(db, paths)
+
+    async def remixes_of(self, post_ids: Sequence[int]) -> list[Job]:
+        """Every job that remixes one of ``post_ids``, whatever its status."""
+        if not post_ids:
+            return []
+        marks = ", ".join("?" * len(post_ids))
+        rows = await self._all(
+            f"SELECT * FROM jobs WHERE remix_post_id IN ({marks}) ORDER BY id", tuple(post_ids)
+        )
+        return [_job(row) for row in rows]
+
+    async def delete_jobs(self, job_ids: Sequence[int]) -> list[str]:
+        """Delete jobs with their tracks and posts, all or nothing; returns the files to
+        remove (a photo another job still uses stays)."""
+        if not job_ids:
+            return []
+        where = f"j.id IN ({', '.join('?' * len(job_ids))})"
+        ids = tuple(job_ids)
+        async with self._transaction() as db:
+            paths = await _files_of(db, where, ids)
+            await db.execute(f"DELETE FROM jobs AS j WHERE {where}", ids)
+            return await _unreferenced(db, paths)
 
     async def expire_unchosen(self, older_than_days: int) -> list[str]:
         """Drop the tracks of finished jobs nobody posted; returns the files to remove

@@ -224,7 +224,7 @@ async def test_an_unconfirmed_post_is_left_to_the_person_never_posted_twice(
     result = await bot.deliver(ann)
     tg.slow("sendVideo", 7)  # past even the upload timeout
     tg.tap(ann, result, f"pick:{job_of(result)}:0")
-    assert await _popups(bot, 1) == [EN["post_unknown"]]
+    assert await _popups(bot, 1) == [EN["post_unknown_popup"]]
     await composer.alive_asked(composer.alive_checks + 3)
     assert len(tg.calls_to("sendVideo")) == 1 and bot.db("SELECT status FROM posts") == [
         ("unknown",)
@@ -256,7 +256,7 @@ async def test_a_post_that_keeps_failing_stops_after_its_tries(
     bot = await start_bot(composer, post_attempts=3)
     ann = tg.user(42, "Ann")
     result = await bot.deliver(ann)
-    tg.fail("sendVideo", 502, "Bad Gateway", times=99)
+    tg.fail("sendVideo", 403, "Forbidden: bot is not a member of the channel chat", times=99)
     tg.tap(ann, result, f"pick:{job_of(result)}:0")
     assert await _popups(bot, 1) == [EN["post_pending"]]
     await bot.until(lambda: EN["post_failed"] in answers(tg, 42), "the person told")

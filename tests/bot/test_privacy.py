@@ -100,7 +100,7 @@ async def test_forget_while_composing_leaves_no_row_no_file_and_no_message(
     assert EN["storage_failed"] not in texts_to(tg, 42) and results(tg, 42) == []
 
 
-async def test_a_strangers_remix_keeps_no_copy_of_a_forgotten_photo(
+async def test_forget_takes_down_others_remixes_that_show_the_photo(
     tg: FakeTelegram, start_bot: StartBot
 ) -> None:
     composer = FakeComposer()
@@ -111,12 +111,20 @@ async def test_a_strangers_remix_keeps_no_copy_of_a_forgotten_photo(
     await bot.until(lambda: EN["posted"] in popups(tg), "posted")
     tg.send_text(rex, "/start remix-1")
     remix = await bot.result_for(60)
+    remix_job = job_of(remix)
+    tg.tap(rex, remix, f"pick:{remix_job}:1")  # Rex posts his remix: Ann's photo in it
+    await bot.until(lambda: popups(tg).count(EN["posted"]) == 2, "the remix posted")
+    remix_post = max(m["message_id"] for m in tg.chat_messages(CHANNEL_ID))
     (rex_photo,) = bot.db("SELECT photo_path FROM jobs WHERE user_id = 60")[0]
     (ann_photo,) = bot.db("SELECT photo_path FROM jobs WHERE user_id = 42")[0]
     assert rex_photo != ann_photo  # a copy of its own: Ann's retention never breaks it
+
+    tg.send_text(ann, "/forget")
+    confirm = await bot.until(lambda: keyboard_message(tg, 42, "forget"), "confirmation")
+    assert "48 hours" in confirm["text"] and "forwarded" in confirm["text"]  # said before
     tg.tap(ann, result, "forget:42")
-    await bot.until(lambda: EN["forgotten"] in popups(tg), "forgotten")
+    await bot.until(lambda: EN["remix_taken_down"] in texts_to(tg, 60), "Rex told")
+    assert tg.calls_to("deleteMessage", chat_id=CHANNEL, message_id=remix_post)
     assert not Path(rex_photo).exists() and not Path(ann_photo).exists()
-    assert bot.db("SELECT cover_path FROM jobs WHERE user_id = 60") == [(None,)]
-    assert job_of(remix) == 2  # Rex keeps his tracks; only Ann's photo went
-    assert len(list((bot.data_dir / "jobs" / "2").glob("*.mp3"))) == 3
+    assert bot.db("SELECT COUNT(*) FROM jobs") == [(0,)]  # Rex's remix, rows and all
+    assert not (bot.data_dir / "jobs" / str(remix_job)).exists()  # MP3s with the cover

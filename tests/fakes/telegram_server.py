@@ -103,6 +103,7 @@ class Fault:
     times: int = 1
     match: Callable[[dict[str, Any]], bool] | None = None
     delay_s: float = 0.0  # status 0: answer normally, but only after delay_s (a timeout)
+    after: bool = False  # carried out first, then answered with the status (-1: dropped)
 
 
 @dataclass
@@ -294,6 +295,31 @@ class FakeTelegram:
         )
         return query_id
 
+    def forward(self, user: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+        """The person forwards a message (a channel post) to the bot. The copy names its
+        origin (the channel and the post's message id) and keeps the media, the caption and
+        the URL buttons; buttons that call back to a bot are not carried over."""
+        content: dict[str, Any] = {
+            key: message[key] for key in ("audio", "video", "caption", "photo") if key in message
+        }
+        chat = message["chat"]
+        origin_type = "channel" if chat["type"] == "channel" else "user"
+        origin: dict[str, Any] = {"type": origin_type, "date": message["date"]}
+        if origin_type == "channel":
+            origin.update({"chat": chat, "message_id": message["message_id"]})
+        else:
+            origin["sender_user"] = message.get("from", user)
+        content["forward_origin"] = origin
+        rows = [
+            [button for button in row if "url" in button]
+            for row in (message.get("reply_markup") or {}).get("inline_keyboard", [])
+        ]
+        if any(rows):
+            content["reply_markup"] = {"inline_keyboard": [row for row in rows if row]}
+        forwarded = self._incoming(user, content)
+        self._push({"message": forwarded})
+        return forwarded
+
     def delete_by_user(self, chat_id: int, message_id: int) -> None:
         """The person deletes a message in their chat (Telegram tells the bot nothing)."""
         with self._lock:
@@ -343,11 +369,33 @@ class FakeTelegram:
                 Fault(status, description, retry_after, times, match)
             )
 
-    def slow(self, method: str, delay_s: float, *, times: int = 1) -> None:
+    def slow(
+        self,
+        method: str,
+        delay_s: float,
+        *,
+        times: int = 1,
+        match: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> None:
         """The next call(s) are carried out, but answered only after ``delay_s``: like a
         network timeout, the client cannot know whether Telegram did it."""
         with self._lock:
-            self.faults.setdefault(method, []).append(Fault(0, "", None, times, None, delay_s))
+            self.faults.setdefault(method, []).append(Fault(0, "", None, times, match, delay_s))
+
+    def lose_answer(
+        self,
+        method: str,
+        status: int = 502,
+        *,
+        times: int = 1,
+        match: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> None:
+        """The next call(s) are carried out, then the answer is lost: a ``status`` error
+        (a proxy's 502) or, with ``status=-1``, the connection dropped unanswered."""
+        with self._lock:
+            self.faults.setdefault(method, []).append(
+                Fault(status, "Bad Gateway", None, times, match, after=True)
+            )
 
     def chaos(self, seed: int, **rates: float) -> Chaos:
         """From now on, answer calls with Telegram's everyday faults at random."""
@@ -526,6 +574,13 @@ class FakeTelegram:
         if fault is not None and fault.status == 0:
             await asyncio.sleep(fault.delay_s)
             fault = None
+        if fault is not None and fault.after:
+            handler = getattr(self, f"_m_{method}")
+            await handler(params, files)  # Telegram did it; the answer never arrives
+            if fault.status == -1:
+                assert request.transport is not None
+                request.transport.close()
+                raise ConnectionResetError("dropped after carrying out the call")
         if fault is not None:
             extra = {"parameters": {"retry_after": fault.retry_after}} if fault.retry_after else {}
             return _error(fault.status, fault.description, **extra)

@@ -1,0 +1,165 @@
+"""Publish a post to the channel exactly once, and retry the posts still pending.
+
+A job has at most one post (the store enforces it); every change to a job's post takes
+that job's lock (``Publisher.lock``), so a second tap, the retry loop, an operator's
+decision and a delete never race.
+
+Exactly once rests on knowing whether Telegram carried a call out. Only three failures
+prove it did not: the request never reached Telegram (``NotSent``), a rate limit
+(``RetryAfter``), or a refusal (a 4xx). Those are tried again. After a 5xx, a reset or
+a timeout, Telegram may have posted it: the post becomes UNKNOWN and is never posted
+again by itself. Bots get no update for their own channel posts, and no edit can test
+safely whether a message exists, so the person settles it: a forward of the channel
+post gives the bot its message id (``settle``); a tap on the track posts it, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import weakref
+
+from telegram import Message
+from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter
+
+from bot import keyboards
+from bot.chat import Chat, uid
+from bot.feed import Feed, Prepared
+from bot.texts import text
+from bot.transport import NotSent
+from storage import Post, PostStatus, Store
+
+log = logging.getLogger(__name__)
+
+_CHANNEL_RIGHTS = re.compile(r"rights|administrator|not a member|not enough", re.I)
+
+
+class Publisher:
+    def __init__(self, store: Store, feed: Feed, chat: Chat, max_attempts: int) -> None:
+        self.store = store
+        self.feed = feed
+        self.chat = chat
+        self.max_attempts = max_attempts  # tries per post before the person is told
+        # one lock per job's post, gone once nobody holds or waits for it
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def lock(self, job_id: int) -> asyncio.Lock:
+        lock = self._locks.get(job_id)
+        if lock is None:
+            lock = self._locks[job_id] = asyncio.Lock()
+        return lock
+
+    async def publish(self, post_id: int) -> PostStatus | None:
+        """One try to post a pending post to the channel, recorded; the post's status
+        after it. None if there was nothing to do: the post is gone, no longer waiting
+        (another task posted it), or its owner is banned. Call with the job's lock held."""
+        post = await self.store.get_post(post_id)
+        if post is None or post.status != PostStatus.PENDING:
+            return None
+        if await self.store.is_banned(post.user_id):
+            log.info("post of a banned person not published post=%d", post.id)
+            await self.store.set_post_status(post.id, PostStatus.DECLINED)
+            return PostStatus.DECLINED
+        job = await self.store.get_job(post.job_id)
+        user = await self.store.get_user(post.user_id)
+        track = await self.store.track(post.job_id, post.track_idx)
+        if job is None or user is None or track is None:
+            return None
+        attempt = await self.store.count_post_attempt(post.id)
+        try:
+            prepared = await self.feed.prepare(post.id, job, track, user)
+        except Exception as exc:  # a file gone, ffmpeg failing: nothing reached Telegram
+            log.error(
+                "channel post not prepared post=%d job=%d reason=%s: %s",
+                post.id, job.id, type(exc).__name__, exc,
+            )  # fmt: skip
+            await self.store.set_post_status(post.id, PostStatus.FAILED)
+            return PostStatus.FAILED
+        try:
+            message = await self.feed.send(prepared)
+        except (NotSent, RetryAfter) as exc:  # provably not posted: again later
+            return await self._not_yet(post, attempt, exc)
+        except (BadRequest, Forbidden, InvalidToken) as exc:  # refused: not posted
+            if isinstance(exc, BadRequest) and not _CHANNEL_RIGHTS.search(str(exc)):
+                # a wrong file, a caption Telegram refuses, no such chat: again would fail
+                log.error("channel post refused post=%d job=%d reason=%s", post.id, job.id, exc)
+                await self.store.set_post_status(post.id, PostStatus.FAILED)
+                return PostStatus.FAILED
+            return await self._not_yet(post, attempt, exc)  # rights an operator can grant
+        except Exception as exc:  # a 5xx, a reset, a timeout, an answer we cannot read
+            # Telegram may have posted it: a second post would be worse than asking
+            log.warning(
+                "channel post unconfirmed post=%d job=%d reason=%s: %s; the person decides",
+                post.id, job.id, type(exc).__name__, exc,
+            )  # fmt: skip
+            await self.store.set_post_status(post.id, PostStatus.UNKNOWN)
+            return PostStatus.UNKNOWN
+        await self._posted(post, message)
+        return PostStatus.POSTED
+
+    async def retry_pending(self) -> int:
+        """Post the choices the channel refused earlier (or a restart interrupted); a
+        post that fails, for whatever reason, fails alone. Returns how many went out."""
+        posted = 0
+        for post in await self.store.pending_posts():
+            try:
+                async with self.lock(post.job_id):
+                    outcome = await self.publish(post.id)
+                if outcome is None or outcome == PostStatus.PENDING:
+                    continue
+                posted += outcome == PostStatus.POSTED
+                await self.tell_owner(post, _OUTCOME_TEXT[outcome])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("pending post failed post=%d; going on", post.id)
+        return posted
+
+    async def settle(self, post: Post, channel_message_id: int) -> None:
+        """An unconfirmed post is in the channel after all (its owner forwarded it): it is
+        a post like any other from now on. Call with the job's lock held."""
+        await self.store.mark_posted(post.id, channel_message_id)
+        log.info("unconfirmed post settled post=%d channel_message=%d", post.id, channel_message_id)
+        await self._link(post, channel_message_id)
+
+    async def tell_owner(self, post: Post, key: str) -> None:
+        job = await self.store.get_job(post.job_id)
+        if job is not None:
+            lang = await self.chat.language(post.user_id)
+            await self.chat.say(job.chat_id, text(lang, key))
+
+    async def _not_yet(self, post: Post, attempt: int, exc: Exception) -> PostStatus:
+        """Not posted, for sure: pending again, or failed once the tries are used up."""
+        if attempt >= self.max_attempts:
+            log.error("channel post gave up post=%d attempts=%d reason=%s", post.id, attempt, exc)
+            await self.store.set_post_status(post.id, PostStatus.FAILED)
+            return PostStatus.FAILED
+        log.warning("channel post failed post=%d attempt=%d reason=%s", post.id, attempt, exc)
+        return PostStatus.PENDING
+
+    async def _posted(self, post: Post, message: Message) -> None:
+        await self.store.mark_posted(post.id, message.message_id)
+        log.info(
+            "posted post=%d job=%d user=%s channel_message=%d",
+            post.id, post.job_id, uid(post.user_id), message.message_id,
+        )  # fmt: skip
+        await self._link(post, message.message_id)
+
+    async def _link(self, post: Post, channel_message_id: int) -> None:
+        """The person's choice keyboard becomes the post's link."""
+        job = await self.store.get_job(post.job_id)
+        if job is not None and job.result_message_id is not None:
+            lang = await self.chat.language(post.user_id)
+            link = keyboards.link(lang, self.feed.url(channel_message_id))
+            await self.chat.set_keyboard(job.chat_id, job.result_message_id, link)
+
+
+_OUTCOME_TEXT = {
+    PostStatus.POSTED: "post_retry_done",
+    PostStatus.FAILED: "post_failed",
+    PostStatus.UNKNOWN: "post_unknown",
+    PostStatus.DECLINED: "banned",
+}
+
+__all__ = ["Prepared", "Publisher"]

@@ -1,0 +1,73 @@
+"""Remixes of a post when the original goes: they carry its photo, so they go with it.
+
+A remix is made from a copy of the original's photo: its cover, its MP3s' cover art and
+its channel post show that photo. When the original's author is forgotten or purged, or
+an operator removes the original for good, every remix of it is taken down: queued and
+running ones never finish, posted ones leave the channel, rows and files go, and each
+remix's owner is told why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+from bot.chat import Chat, uid
+from bot.feed import Feed, Removal
+from bot.files import FileStore
+from bot.publisher import Publisher
+from bot.texts import text
+from storage import PostStatus, Store
+
+log = logging.getLogger(__name__)
+
+
+class Remixes:
+    def __init__(
+        self, store: Store, files: FileStore, feed: Feed, chat: Chat, publisher: Publisher
+    ) -> None:
+        self.store = store
+        self.files = files
+        self.feed = feed
+        self.chat = chat
+        self.publisher = publisher
+
+    async def take_down(self, original_post_ids: Sequence[int]) -> TakenDown:
+        """Every remix of these posts out of the channel, the store and the disk. A remix
+        post the channel keeps public, or one never confirmed, is counted, not hidden."""
+        result = TakenDown()
+        jobs = await self.store.remixes_of(original_post_ids)
+        if not jobs:
+            return result
+        async with AsyncExitStack() as held:
+            for job in sorted(jobs, key=lambda j: j.id):  # one order: no deadlock
+                await held.enter_async_context(self.publisher.lock(job.id))
+            for job in jobs:
+                post = await self.store.post_for_job(job.id)
+                if post is not None and post.status == PostStatus.UNKNOWN:
+                    result.unconfirmed += 1
+                elif post is not None and post.channel_message_id is not None:
+                    removal = await self.feed.remove(post.channel_message_id)
+                    result.still_public += removal == Removal.FAILED
+                for chat_id, message_id, _ in await self.store.reviews_of(post.id) if post else []:
+                    await self.feed.remove(message_id, chat=chat_id)
+            paths = await self.store.delete_jobs([job.id for job in jobs])
+        self.files.remove(paths)
+        for job in jobs:
+            self.files.remove_job(job.id)  # a remix composed meanwhile left its folder
+            lang = await self.chat.language(job.user_id)
+            await self.chat.say(job.chat_id, text(lang, "remix_taken_down"))
+            log.info("remix taken down job=%d owner=%s", job.id, uid(job.user_id))
+        result.removed = len(jobs)
+        return result
+
+
+@dataclass
+class TakenDown:
+    """What taking remixes down did: how many went, and how many may still show."""
+
+    removed: int = 0
+    still_public: int = 0  # the channel refused to delete or blank them
+    unconfirmed: int = 0  # never confirmed by Telegram: may be in the channel

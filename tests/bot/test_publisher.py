@@ -1,0 +1,131 @@
+"""Publishing exactly once when Telegram's answer is lost, and settling such a post."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.texts import CATALOGUE
+from pipeline.fake_composer import FakeComposer
+from tests.bot.conftest import StartBot
+from tests.bot.harness import answers, popups
+from tests.bot.inprocess import RunningBot, job_of
+from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
+
+EN = CATALOGUE["en"]
+ADMIN = 7
+
+
+def _channel_posts(tg: FakeTelegram) -> list[dict[str, Any]]:
+    return [m for m in tg.chat_messages(CHANNEL_ID) if "video" in m or "audio" in m]
+
+
+async def _unconfirmed_post(
+    tg: FakeTelegram, bot: RunningBot, user: dict[str, Any], lost: int = 502
+) -> dict[str, Any]:
+    """The person picks a track; Telegram posts it, and its answer is lost."""
+    result = await bot.deliver(user)
+    tg.lose_answer("sendVideo", lost)
+    tg.tap(user, result, f"pick:{job_of(result)}:0")
+    await bot.until(lambda: EN["post_unknown"] in answers(tg, user["id"]), "the person told")
+    (post,) = _channel_posts(tg)
+    return post
+
+
+@pytest.mark.parametrize("lost", [502, -1], ids=["a 502 after posting", "a dropped connection"])
+async def test_a_post_telegram_carried_out_is_never_posted_again_by_itself(
+    tg: FakeTelegram, start_bot: StartBot, lost: int
+) -> None:
+    composer = FakeComposer()
+    bot = await start_bot(composer)
+    ann = tg.user(42, "Ann")
+    await _unconfirmed_post(tg, bot, ann, lost)
+    assert popups(tg) == [EN["post_unknown_popup"]]
+    await composer.alive_asked(composer.alive_checks + 3)  # retry rounds went by
+    assert len(_channel_posts(tg)) == 1 and len(tg.calls_to("sendVideo")) == 1
+    assert bot.db("SELECT status, channel_message_id FROM posts") == [("unknown", None)]
+
+
+async def test_the_owner_settles_an_unconfirmed_post_by_forwarding_it(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    bot = await start_bot()
+    ann, bob = tg.user(42, "Ann"), tg.user(43, "Bob")
+    channel_post = await _unconfirmed_post(tg, bot, ann)
+    (post_id,) = bot.db("SELECT id FROM posts")[0]
+
+    # Bob cannot claim Ann's post; a message from elsewhere settles nothing
+    tg.forward(bob, channel_post)
+    await bot.until(lambda: EN["forward_not_yours"] in answers(tg, 43), "Bob told")
+    tg.forward(ann, tg.send_text(bob, "hello"))  # not a channel post: no forward handler
+    assert bot.db("SELECT status FROM posts") == [("unknown",)]
+
+    tg.forward(ann, channel_post)
+    await bot.until(lambda: EN["forward_settled"] in answers(tg, 42), "settled")
+    message_id = channel_post["message_id"]
+    assert bot.db("SELECT status, channel_message_id FROM posts") == [("posted", message_id)]
+
+    tg.react(message_id, {"👍": 5})  # likes now count on it
+    await bot.until(lambda: bot.db("SELECT likes FROM posts") == [(5,)], "likes")
+    tg.tap(ann, tg.chat_messages(42)[-1], f"del:{post_id}")  # and it can be deleted
+    await bot.until(lambda: tg.calls_to("deleteMessage", message_id=message_id), "deleted")
+    assert _channel_posts(tg) == [] and bot.db("SELECT COUNT(*) FROM posts") == [(0,)]
+
+
+async def test_an_unconfirmed_post_is_never_reported_as_deleted(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    bot = await start_bot(admin_ids=[ADMIN])
+    ann = tg.user(42, "Ann")
+    await _unconfirmed_post(tg, bot, ann)
+    (post_id,) = bot.db("SELECT id FROM posts")[0]
+
+    in_chat = tg.chat_messages(42)[-1]  # the buttons are in Ann's private chat
+    tg.tap(ann, in_chat, f"del:{post_id}")
+    await bot.until(lambda: EN["delete_unconfirmed"][:150] in popups(tg)[-1], "delete refused")
+    assert bot.db("SELECT status FROM posts") == [("unknown",)]
+
+    tg.tap(ann, in_chat, "forget:42")
+    await bot.until(lambda: bot.db("SELECT COUNT(*) FROM users") == [(0,)], "forgotten")
+    said = EN["forgotten"] + "\n" + EN["forgotten_unconfirmed"].format(count=1)
+    await bot.until(lambda: said in answers(tg, 42), "the truth, in the chat")
+    await bot.until(lambda: answers(tg, ADMIN), "the operators told")
+    assert "/forget with 1 post(s)" in answers(tg, ADMIN)[0]
+    assert tg.calls_to("deleteMessage") == []  # nothing claimed, nothing deleted blindly
+
+
+async def test_a_ban_purge_does_not_count_an_unconfirmed_post_as_removed(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    bot = await start_bot(admin_ids=[ADMIN])
+    await _unconfirmed_post(tg, bot, tg.user(42, "Ann"))
+    tg.send_text(tg.user(ADMIN, "Op"), "/ban 42 --purge")
+    done = EN["ban_done"].format(user=42, jobs=0, posts=0)
+    expected = done + "\n" + EN["purge_unconfirmed"].format(count=1)
+    await bot.until(lambda: expected in answers(tg, ADMIN), "the operator told the truth")
+
+
+async def test_a_post_that_fails_fails_alone(
+    tg: FakeTelegram, start_bot: StartBot, tmp_path: Path
+) -> None:
+    """A pending post whose files are gone fails with one line; the next one still goes."""
+    composer = FakeComposer()
+    bot = await start_bot(composer)
+    rex, bob = tg.user(44, "Rex"), tg.user(43, "Bob")
+    rex_result, bob_result = await bot.deliver(rex), await bot.deliver(bob)
+    tg.bot_is_channel_admin = False  # the channel refuses until an operator fixes it
+    tg.tap(rex, rex_result, f"pick:{job_of(rex_result)}:0")
+    tg.tap(bob, bob_result, f"pick:{job_of(bob_result)}:1")
+    await bot.until(lambda: popups(tg) == [EN["post_pending"]] * 2, "both picks pending")
+    mp3s = list((bot.data_dir / "jobs" / str(job_of(rex_result))).glob("*.mp3"))
+    assert mp3s
+    for mp3 in mp3s:
+        mp3.unlink()  # an operator's mistake, a disk fault: Rex's post cannot be made
+    await bot.until(lambda: EN["post_failed"] in answers(tg, 44), "Rex told")
+    tg.bot_is_channel_admin = True
+    await bot.until(lambda: _channel_posts(tg), "Bob's post still goes out")
+    await composer.alive_asked(composer.alive_checks + 2)
+    assert sorted(bot.db("SELECT user_id, status FROM posts")) == [(43, "posted"), (44, "failed")]
+    assert answers(tg, 44).count(EN["post_failed"]) == 1
