@@ -27,9 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.weights import write_tiny_models
-from tests.bot.harness import BotProcess
-from tests.conftest import EXAMPLE_PHOTO
 from tests.fakes.telegram_server import Call, FakeTelegram
+from tests.support.harness import BotProcess
+from tests.support.paths import EXAMPLE_PHOTO
 
 
 def _proc_status(pid: int, key: str) -> int:

@@ -25,9 +25,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.weights import write_tiny_models
-from tests.bot.harness import BotProcess, results
-from tests.conftest import EXAMPLE_PHOTO
 from tests.fakes.telegram_server import FakeTelegram
+from tests.support.harness import BotProcess, results
+from tests.support.paths import EXAMPLE_PHOTO
 
 GPU_COMPOSE_S = 1.5  # issue 7's target for photo -> three tracks on one GPU
 

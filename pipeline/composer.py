@@ -3,8 +3,8 @@
 Only what differs between making music in this process and on GPU workers is here:
 start, compose (with progress), workers alive, close. Work that needs no GPU (cleaning
 a photo, making the channel's MP4) is a plain pipeline call. Implementations:
-``pipeline.local_composer`` (this process), ``pipeline.ray_composer`` (GPU workers),
-``pipeline.fake_composer`` (tests).
+``pipeline.local_composer`` (this process), ``pipeline.ray_composer`` (GPU workers);
+the tests' ``tests.fakes.composer`` keeps the same promises without models.
 """
 
 from __future__ import annotations

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from PIL import Image
+
+from tests.support.paths import EXAMPLE_PHOTO
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach a model hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -16,9 +15,6 @@ if "PYTEST_XDIST_WORKER" in os.environ:
     # one thread per test process (and the bots it starts): with a torch thread per core
     # in each of pytest-xdist's processes, OpenMP's waiting threads ate the cores
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE_PHOTO = ROOT / "examples" / "sunset.jpg"
 
 
 @pytest.fixture(scope="session")
@@ -61,9 +57,3 @@ def fake_openai() -> Iterator[object]:
 @pytest.fixture(scope="session")
 def photo_bytes() -> bytes:
     return EXAMPLE_PHOTO.read_bytes()
-
-
-def image_bytes(image: Image.Image, fmt: str = "PNG", **kwargs: object) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format=fmt, **kwargs)
-    return out.getvalue()

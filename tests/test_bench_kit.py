@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.kit import PARTS, parse_args, unpack_wheels
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 
 def test_help_names_every_part_and_the_budget() -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import EXAMPLE_PHOTO, ROOT
+from tests.support.paths import EXAMPLE_PHOTO, ROOT
 
 
 def _immu(
@@ -75,10 +75,10 @@ def test_bad_input_is_one_line_and_exit_2(make, tmp_path: Path) -> None:  # type
 
 
 def test_a_huge_image_is_refused(tmp_path: Path) -> None:
-    from tests.pipeline.test_photo import _png_header_only
+    from tests.support.images import png_header_only
 
     bomb = tmp_path / "bomb.png"
-    bomb.write_bytes(_png_header_only(30_000, 30_000))
+    bomb.write_bytes(png_header_only(30_000, 30_000))
     result = _immu("compose", str(bomb))
     assert result.returncode == 2 and "MP" in result.stderr and "Traceback" not in result.stderr
 

@@ -6,7 +6,7 @@ import ast
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 # immu/ is the top (the command); nothing below it may import it
 FORBIDDEN = {

@@ -7,7 +7,7 @@ import logging
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 TOKEN = "123456:AAH-secret_token-value"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.settings import Settings
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 
 def _env_names() -> dict[str, str]:

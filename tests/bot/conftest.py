@@ -1,17 +1,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.bot.harness import BotProcess
-from tests.bot.inprocess import RunningBot, settings_for
 from tests.fakes.telegram_server import FakeTelegram
-
-StartBot = Callable[..., Awaitable[RunningBot]]
+from tests.support.harness import BotProcess
+from tests.support.inprocess import RunningBot, StartBot, settings_for
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +32,7 @@ async def start_bot(tg: FakeTelegram, tmp_path: Path) -> AsyncIterator[StartBot]
     """``await start_bot(composer, **settings)``: the real bot in this test's event loop,
     with a ``FakeComposer`` unless told otherwise; stopped cleanly after the test, which
     fails if anything logged a traceback meanwhile."""
-    from pipeline.fake_composer import FakeComposer
+    from tests.fakes.composer import FakeComposer
 
     bots: list[RunningBot] = []
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from bot.texts import CATALOGUE
 from pipeline import Stage
-from pipeline.fake_composer import FakeComposer
-from tests.bot.conftest import StartBot
-from tests.bot.harness import answers, popups, replies, results
-from tests.bot.inprocess import PHOTO, job_of
+from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import FakeTelegram
+from tests.support.harness import answers, popups, replies, results
+from tests.support.inprocess import PHOTO, StartBot, job_of
 
 EN, KO = CATALOGUE["en"], CATALOGUE["ko"]
 

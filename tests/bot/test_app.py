@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from bot.app import run_bot
-from tests.bot.inprocess import settings_for
 from tests.fakes.telegram_server import FakeTelegram
+from tests.support.inprocess import settings_for
 
 BAD_CONFIGURATIONS = [
     ({"TELEGRAM_BOT_TOKEN": None}, "TELEGRAM_BOT_TOKEN is not set"),

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-from pipeline.fake_composer import FakeComposer
-from tests.bot.conftest import StartBot
-from tests.bot.harness import results
-from tests.bot.inprocess import PHOTO, job_of
+from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
+from tests.support.harness import results
+from tests.support.inprocess import PHOTO, StartBot, job_of
 
 PEOPLE = 30
 PICKERS = 20  # Telegram takes 20 posts a minute in a channel: PTB spaces the 21st by 3 s

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from bot.texts import CATALOGUE
-from pipeline.fake_composer import FakeComposer
-from tests.bot.conftest import StartBot
-from tests.bot.harness import answers
-from tests.bot.inprocess import buttons
 from tests.bot.test_feed import _digests_or_none, _end_digest_period, _post
+from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram, _shown_length
+from tests.support.harness import answers
+from tests.support.inprocess import StartBot, buttons
 
 EN, KO = CATALOGUE["en"], CATALOGUE["ko"]
 SUNSET = ("a sunset over the sea", "sun", "sky")

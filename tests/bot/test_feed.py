@@ -7,12 +7,11 @@ from typing import Any
 
 from bot.texts import CATALOGUE
 from pipeline import Stage
-from pipeline.fake_composer import FakeComposer
 from storage import Store
-from tests.bot.conftest import StartBot
-from tests.bot.harness import answers, keyboard_message
-from tests.bot.inprocess import CHANNEL, PHOTO, RunningBot, buttons, job_of
+from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram, _shown_length
+from tests.support.harness import answers, keyboard_message
+from tests.support.inprocess import CHANNEL, PHOTO, RunningBot, StartBot, buttons, job_of
 
 EN, KO = CATALOGUE["en"], CATALOGUE["ko"]
 

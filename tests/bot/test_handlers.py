@@ -10,12 +10,11 @@ from PIL import Image
 
 from bot.texts import CATALOGUE
 from pipeline import Stage
-from pipeline.fake_composer import FakeComposer
-from tests.bot import corpus
-from tests.bot.conftest import StartBot
-from tests.bot.harness import answers, popups, replies, results, shown
-from tests.bot.inprocess import PHOTO, job_of
+from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import FakeTelegram
+from tests.support import corpus
+from tests.support.harness import answers, popups, replies, results, shown
+from tests.support.inprocess import PHOTO, StartBot, job_of
 
 EN, KO = CATALOGUE["en"], CATALOGUE["ko"]
 

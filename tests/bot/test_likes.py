@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from tests.bot.conftest import StartBot
-from tests.bot.harness import answers
 from tests.bot.test_feed import _post
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
+from tests.support.harness import answers
+from tests.support.inprocess import StartBot
 
 
 async def test_a_thumbs_down_is_not_a_like_and_profile_and_top_count_only_likes(

@@ -11,11 +11,10 @@ import pytest
 from bot.chat import uid
 from bot.texts import CATALOGUE
 from pipeline import Stage
-from pipeline.fake_composer import FakeComposer
-from tests.bot.conftest import StartBot
-from tests.bot.harness import answers, popups, replies
-from tests.bot.inprocess import PHOTO, RunningBot, buttons, job_of
+from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
+from tests.support.harness import answers, popups, replies
+from tests.support.inprocess import PHOTO, RunningBot, StartBot, buttons, job_of
 
 EN = CATALOGUE["en"]
 ROOM = -100_777  # the operators' group

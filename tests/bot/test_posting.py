@@ -6,11 +6,10 @@ from typing import Any
 
 from bot.texts import CATALOGUE
 from pipeline import Stage
-from pipeline.fake_composer import FakeComposer
-from tests.bot.conftest import StartBot
-from tests.bot.harness import answers, keyboard_message, popups, texts_to
-from tests.bot.inprocess import CHANNEL, PHOTO, RunningBot, buttons, job_of
+from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
+from tests.support.harness import answers, keyboard_message, popups, texts_to
+from tests.support.inprocess import CHANNEL, PHOTO, RunningBot, StartBot, buttons, job_of
 
 EN = CATALOGUE["en"]
 

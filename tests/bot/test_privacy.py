@@ -10,12 +10,11 @@ from pathlib import Path
 
 from bot.texts import CATALOGUE
 from pipeline import Stage
-from pipeline.fake_composer import FakeComposer
-from tests.bot.conftest import StartBot
-from tests.bot.harness import keyboard_message, popups, results, texts_to
-from tests.bot.inprocess import CHANNEL, PHOTO, job_of
-from tests.conftest import ROOT
+from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
+from tests.support.harness import keyboard_message, popups, results, texts_to
+from tests.support.inprocess import CHANNEL, PHOTO, StartBot, job_of
+from tests.support.paths import ROOT
 
 EN = CATALOGUE["en"]
 

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from bot.texts import CATALOGUE
-from tests.bot.conftest import StartBot
-from tests.bot.harness import popups
-from tests.bot.inprocess import RunningBot, job_of
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
+from tests.support.harness import popups
+from tests.support.inprocess import RunningBot, StartBot, job_of
 
 EN = CATALOGUE["en"]
 KEY = "pseudonym.key"

@@ -8,11 +8,10 @@ from typing import Any
 import pytest
 
 from bot.texts import CATALOGUE
-from pipeline.fake_composer import FakeComposer
-from tests.bot.conftest import StartBot
-from tests.bot.harness import answers, popups
-from tests.bot.inprocess import RunningBot, job_of
+from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
+from tests.support.harness import answers, popups
+from tests.support.inprocess import RunningBot, StartBot, job_of
 
 EN = CATALOGUE["en"]
 ADMIN = 7

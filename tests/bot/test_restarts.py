@@ -12,9 +12,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tests.bot.harness import BotProcess, answers, popups, results, texts_to
-from tests.conftest import EXAMPLE_PHOTO
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
+from tests.support.harness import BotProcess, answers, popups, results, texts_to
+from tests.support.paths import EXAMPLE_PHOTO
 
 PHOTO = EXAMPLE_PHOTO.read_bytes()
 

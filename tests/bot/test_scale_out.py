@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 from bot.texts import CATALOGUE
-from tests.bot.harness import texts_to
-from tests.conftest import EXAMPLE_PHOTO, ROOT
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import FakeTelegram
+from tests.support.harness import texts_to
+from tests.support.paths import EXAMPLE_PHOTO, ROOT
 
 PHOTO = EXAMPLE_PHOTO.read_bytes()
 ray = pytest.importorskip("ray")

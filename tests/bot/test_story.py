@@ -11,11 +11,10 @@ from PIL import Image
 
 from bot.texts import CATALOGUE
 from pipeline import LocalComposer
-from tests.bot.conftest import StartBot
-from tests.bot.harness import answers, popups, replies
-from tests.bot.inprocess import CHANNEL, job_of
-from tests.conftest import EXAMPLE_PHOTO
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
+from tests.support.harness import answers, popups, replies
+from tests.support.inprocess import CHANNEL, StartBot, job_of
+from tests.support.paths import EXAMPLE_PHOTO
 
 EN = CATALOGUE["en"]
 REAL_CHAIN_S = 180  # tiny models on a busy 2-core machine: generous, never a pass condition

@@ -25,10 +25,9 @@ from telegram.request._requestparameter import RequestParameter  # what PTB buil
 from bot.app import run_bot
 from bot.transport import AiohttpRequest, ConnectTimedOut, NotSent, PoolTimedOut, proxy_from_env
 from storage import backup
-from tests.bot.conftest import StartBot
-from tests.bot.inprocess import BOT_LOGGERS, PHOTO, settings_for
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.telegram_server import FakeTelegram
+from tests.support.inprocess import BOT_LOGGERS, PHOTO, StartBot, settings_for
 
 TOKEN = "123456:AAH-secret_token-value-0123456789abcdef"
 SECRET = TOKEN.split(":")[1]

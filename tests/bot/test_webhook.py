@@ -17,11 +17,10 @@ import pytest
 
 from bot.app import StartupError, serve
 from bot.web import MAX_UPDATE_BYTES, SECRET_HEADER
-from pipeline.fake_composer import FakeComposer
-from tests.bot.conftest import StartBot
-from tests.bot.harness import answers
-from tests.bot.inprocess import RunningBot, job_of, settings_for
+from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
+from tests.support.harness import answers
+from tests.support.inprocess import RunningBot, StartBot, job_of, settings_for
 
 SECRET = "a-long_random-Secret-0123456789-xyz"  # 35 of Telegram's alphabet
 PUBLIC_URL = "https://bot.example/telegram/hook"  # the reverse proxy's, as Telegram knows it

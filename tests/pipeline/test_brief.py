@@ -12,7 +12,7 @@ from PIL import Image
 from pipeline.brief import BriefWriter, offline_brief
 from pipeline.mood import read_mood
 from pipeline.photo import clean_jpeg, load_photo
-from tests.conftest import EXAMPLE_PHOTO
+from tests.support.paths import EXAMPLE_PHOTO
 
 CAPTIONS = ["a dog running on the beach", "a dog on the sand by the sea", "a brown dog at sunset"]
 

@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import pytest
 from PIL import Image
 
 from pipeline.errors import PhotoError, PhotoProblem
 from pipeline.photo import MODEL_SIDE, clean_jpeg, load_photo
-from tests.conftest import image_bytes
-
-
-def _png_header_only(width: int, height: int) -> bytes:
-    """A valid PNG signature and IHDR claiming a huge size, with a tiny IDAT."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
+from tests.support.images import image_bytes, png_header_only
 
 
 def test_exif_rotation_is_applied() -> None:
@@ -74,7 +55,7 @@ def test_animations_give_their_first_frame() -> None:
         (b"", PhotoProblem.EMPTY),
         (b"%PDF-1.4 not a photo", PhotoProblem.NOT_IMAGE),
         (b"<svg xmlns='http://www.w3.org/2000/svg'/>", PhotoProblem.NOT_IMAGE),
-        (_png_header_only(30_000, 30_000), PhotoProblem.TOO_MANY_PIXELS),
+        (png_header_only(30_000, 30_000), PhotoProblem.TOO_MANY_PIXELS),
     ],
 )
 def test_bad_input_is_refused_with_a_reason(data: bytes, problem: PhotoProblem) -> None:

@@ -9,7 +9,7 @@ from PIL import Image
 
 from pipeline import ModelLoadError
 from pipeline.safety import SafetyClassifier
-from tests.conftest import EXAMPLE_PHOTO
+from tests.support.paths import EXAMPLE_PHOTO
 
 
 def test_the_tiny_classifier_scores_a_photo_as_bytes_or_image(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from tests.conftest import EXAMPLE_PHOTO
+from tests.support.paths import EXAMPLE_PHOTO
 
 
 @dataclass(frozen=True)

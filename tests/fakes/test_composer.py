@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pipeline import ComposeOptions, ComposeRequest, PhotoError, Progress, Stage
-from pipeline.fake_composer import FakeComposer
-from tests.conftest import EXAMPLE_PHOTO, ROOT
+from tests.fakes.composer import FakeComposer
+from tests.support.paths import EXAMPLE_PHOTO, ROOT
 
 PHOTO = EXAMPLE_PHOTO.read_bytes()
 
@@ -70,8 +70,7 @@ async def test_failures_come_in_the_order_asked_and_bad_photos_fail_as_in_the_ch
 
 
 def test_importing_it_loads_no_model_library() -> None:
-    # pipeline/__init__ still imports the chain (and torch) today; the module itself must not
-    tree = ast.parse(Path(ROOT, "pipeline", "fake_composer.py").read_text())
+    tree = ast.parse(Path(ROOT, "tests", "fakes", "composer.py").read_text())
     top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
     names = {a.name for n in top if isinstance(n, ast.Import) for a in n.names}
     names |= {n.module or "" for n in top if isinstance(n, ast.ImportFrom)}

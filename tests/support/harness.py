@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.texts import CATALOGUE
-from tests.conftest import ROOT
 from tests.fakes.telegram_server import FakeTelegram
+from tests.support.paths import ROOT
 
 
 class BotProcess:

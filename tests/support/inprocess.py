@@ -12,17 +12,17 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from bot.app import serve
 from bot.settings import Settings
 from immu.logs import OneLineForNetworkTrouble
-from pipeline.fake_composer import FakeComposer
-from tests.bot.harness import results
-from tests.conftest import EXAMPLE_PHOTO
+from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import FakeTelegram
+from tests.support.harness import results
+from tests.support.paths import EXAMPLE_PHOTO
 
 PHOTO = EXAMPLE_PHOTO.read_bytes()
 CHANNEL = "@immu_feed"
@@ -150,6 +150,9 @@ class RunningBot:
         marker = self.tg.user(MARKER_ID, "Marker")
         await self.deliver(marker)
 
+
+StartBot = Callable[..., Awaitable[RunningBot]]
+"""The ``start_bot`` fixture (tests/bot/conftest.py): ``await start_bot(composer, **settings)``."""
 
 MARKER_ID = 999_999
 
