@@ -100,6 +100,16 @@ class Post:
     attempts: int
     likes: int
     created_at: str
+    hidden_at: str | None = None  # when reports last took it down; kept once it is back
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """Readers' reports as the operators' /stats shows them."""
+
+    posts: int  # posts with at least one report
+    top_post: int | None  # the most reported one
+    top_count: int
 
 
 @dataclass(frozen=True)

@@ -164,3 +164,14 @@ MIGRATIONS.append(
     CREATE INDEX reviews_by_post ON reviews(post_id);
     """
 )
+
+# 5: when reports last took a post down. A hidden post nobody decided on comes back after
+# IMMU_REPORT_REVIEW_H; once back (by an operator or by time), reports do not take it down
+# again. Posts hidden or restored after reports before this version count from now.
+MIGRATIONS.append(
+    """
+    ALTER TABLE posts ADD COLUMN hidden_at TEXT;
+    UPDATE posts SET hidden_at = strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')
+     WHERE id IN (SELECT post_id FROM reviews WHERE reason = 'reports');
+    """
+)

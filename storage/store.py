@@ -29,6 +29,7 @@ from storage.rows import (
     Post,
     PostStatus,
     PostView,
+    ReportSummary,
     StoredBrief,
     TrackRow,
     User,
@@ -468,12 +469,21 @@ class Store:
         return changed > 0
 
     async def hide_post(self, post_id: int) -> bool:
-        """A posted post taken down: hidden, no channel message any more."""
+        """A posted post taken down after reports: hidden from now, no channel message."""
         changed = await self._write(
-            "UPDATE posts SET status = ?, channel_message_id = NULL WHERE id = ? AND status = ?",
-            (PostStatus.HIDDEN, post_id, PostStatus.POSTED),
+            """UPDATE posts SET status = ?, channel_message_id = NULL, hidden_at = ?
+               WHERE id = ? AND status = ?""",
+            (PostStatus.HIDDEN, _now(), post_id, PostStatus.POSTED),
         )
         return changed > 0
+
+    async def hidden_before(self, cutoff: datetime) -> list[Post]:
+        """Posts hidden after reports since before ``cutoff``, still waiting for a decision."""
+        rows = await self._all(
+            "SELECT * FROM posts WHERE status = ? AND hidden_at < ? ORDER BY id",
+            (PostStatus.HIDDEN, cutoff.isoformat(timespec="seconds")),
+        )
+        return [_post(row) for row in rows]
 
     async def add_report(self, post_id: int, reporter: str) -> int | None:
         """Record one report of a post; the post's report count after it, or None if this
@@ -491,6 +501,21 @@ class Store:
             ) as counted:
                 (count,) = await counted.fetchone()  # type: ignore[misc]
             return int(count)
+
+    async def drop_reports_by(self, reporter: str) -> int:
+        """Forget every report of one reader (a banned person's reports never count);
+        returns how many there were."""
+        return await self._write("DELETE FROM reports WHERE reporter = ?", (reporter,))
+
+    async def report_summary(self) -> ReportSummary:
+        (posts,) = await self._one("SELECT COUNT(DISTINCT post_id) FROM reports")
+        top = await self._one(
+            """SELECT post_id, COUNT(*) AS n FROM reports GROUP BY post_id
+               ORDER BY n DESC, post_id LIMIT 1"""
+        )
+        if top is None:
+            return ReportSummary(posts=0, top_post=None, top_count=0)
+        return ReportSummary(int(posts), int(top["post_id"]), int(top["n"]))
 
     async def ban(self, user_id: int, banned_by: int) -> bool:
         """True if the person was not banned before."""
@@ -538,6 +563,10 @@ class Store:
         )
         return [(int(r["chat_id"]), int(r["message_id"]), str(r["reason"])) for r in rows]
 
+    async def drop_reviews(self, post_id: int) -> None:
+        """Forget the operators' messages about a post (they were deleted)."""
+        await self._write("DELETE FROM reviews WHERE post_id = ?", (post_id,))
+
     async def unsent_reviews(self) -> list[Post]:
         """Held posts whose operators' message never went out (a refusal, a restart)."""
         rows = await self._all(
@@ -570,6 +599,23 @@ class Store:
             f"SELECT * FROM jobs WHERE remix_post_id IN ({marks}) ORDER BY id", tuple(post_ids)
         )
         return [_job(row) for row in rows]
+
+    async def cancel_queued_remixes(self, post_ids: Sequence[int]) -> list[Job]:
+        """End every remix of ``post_ids`` still waiting in line; returns them."""
+        if not post_ids:
+            return []
+        where = f"remix_post_id IN ({', '.join('?' * len(post_ids))}) AND status = ?"
+        params = (*post_ids, JobStatus.QUEUED)
+        async with self._transaction() as db:
+            async with db.execute(
+                f"SELECT * FROM jobs WHERE {where} ORDER BY id", params
+            ) as cursor:
+                jobs = [_job(row) for row in await cursor.fetchall()]
+            await db.execute(
+                f"UPDATE jobs SET status = ?, updated_at = ? WHERE {where}",
+                (JobStatus.CANCELLED, _now(), *params),
+            )
+        return jobs
 
     async def delete_jobs(self, job_ids: Sequence[int]) -> list[str]:
         """Delete jobs with their tracks and posts, all or nothing; returns the files to
