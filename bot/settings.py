@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     safety_threshold: float = Field(0.5, ge=0.0, le=1.0)
     review_chat: str | None = None
     reports_to_hide: int = Field(3, ge=0)
+    # a post hidden after reports comes back after this long without an operator's decision
+    report_review_h: float = Field(24.0, gt=0)
     # with moderation on: model text holding one of these stays out of public captions
     blocked_words: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
