@@ -9,6 +9,7 @@ and whether it was accepted. The worst cases are small files that decode huge.
 
 from __future__ import annotations
 
+import argparse
 import io
 import subprocess
 import sys
@@ -63,6 +64,9 @@ def _samples() -> dict[str, bytes]:
 
 
 def main() -> None:
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     print(f"{'sample':36} {'file KiB':>9} {'peak MiB':>9}  verdict")
     with tempfile.TemporaryDirectory() as folder:
         for name, data in _samples().items():

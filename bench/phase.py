@@ -7,7 +7,7 @@ the spectral convergence of the mel spectrogram against the original's (the meas
 tests/pipeline/test_spectrogram.py) and the log-spectral distance in dB. Riffusion's
 method and the default are timed twice, back to back, and the best run counts.
 
-    PYTHONPATH=$PWD python bench/phase.py [--methods NAME ...] [--device cpu|cuda]
+    python bench/phase.py [--methods NAME ...] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ import platform
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 import torch
