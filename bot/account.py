@@ -13,7 +13,7 @@ from bot.chat import Answer, Chat, Person
 from bot.feed import Feed
 from bot.jobs import Jobs
 from bot.settings import Settings
-from bot.texts import LANGUAGES, plain, raw, text
+from bot.texts import LANGUAGES, plain, text
 from storage import PostStatus, Store
 
 PROFILE_POSTS = 30
@@ -48,7 +48,7 @@ class Account:
             for p in posts[:PROFILE_POSTS]
         )  # fmt: skip
         likes = sum(p.likes for p in posts)
-        return Answer(raw(lang, "profile", count=len(posts), likes=likes, lines=lines))
+        return Answer(plain(lang, "profile", count=len(posts), likes=likes, lines=lines))
 
     async def top(self, who: Person) -> Answer:
         lang = await self.chat.meet(who)
@@ -59,7 +59,7 @@ class Account:
             text(lang, "top_line", rank=i + 1, url=self.feed.url(p.channel_message_id or 0), genre=p.genre, likes=p.likes)
             for i, p in enumerate(posts)
         )  # fmt: skip
-        return Answer(raw(lang, "top", lines=lines))
+        return Answer(plain(lang, "top", lines=lines))
 
     async def delete_menu(self, who: Person) -> Answer:
         """The person's posts to take down: public ones, and those held for review or
@@ -108,4 +108,18 @@ class Account:
         counts["uptime_s"] = int(time.monotonic() - self.started)
         lines = [f"{k}: {v}" for k, v in sorted(counts.items())]
         lines += [f"last {k}_s: {v:.2f}" for k, v in self.jobs.stage_seconds.items()]
+        lines.append(await self._reports_line(lang))
         return Answer(text(lang, "stats", lines="\n".join(lines)))
+
+    async def _reports_line(self, lang: str) -> str:
+        """Readers' reports, kept even where none could hide a post (no operator then)."""
+        reports = await self.store.report_summary()
+        if reports.top_post is None:
+            return plain(lang, "stats_reports_none")
+        return plain(
+            lang,
+            "stats_reports",
+            posts=reports.posts,
+            post=reports.top_post,
+            count=reports.top_count,
+        )

@@ -10,6 +10,8 @@ import logging
 import signal
 import sys
 
+from telegram import LinkPreviewOptions
+from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
     Forbidden,
@@ -22,24 +24,23 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
-    CallbackQueryHandler,
-    CommandHandler,
     ContextTypes,
-    MessageHandler,
-    MessageReactionHandler,
-    filters,
+    Defaults,
 )
 
-from bot import handlers, keyboards, metrics, moderation_handlers
+from bot import metrics
 from bot.account import Account
 from bot.admission import Admission
 from bot.chat import Chat
 from bot.feed import Feed
 from bot.files import FileStore
+from bot.handlers import operators, people
+from bot.handlers.context import Context, Services, provide, services_of
 from bot.housekeeping import Housekeeping
 from bot.intake import Intake
 from bot.jobs import Jobs
 from bot.likes import Likes, normalised
+from bot.menus import set_command_menus
 from bot.moderation import Moderation
 from bot.posting import Posting
 from bot.pseudonym import Pseudonyms, install
@@ -55,6 +56,7 @@ from pipeline.ray_cluster import RayClusterError
 from storage import Store, StoreError
 
 log = logging.getLogger(__name__)
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # links in our texts are to posts, not news
 
 
 class StartupError(Exception):
@@ -89,37 +91,17 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
         # waits out 429 retry_after for us, and keeps to IMMU_SEND_RATE messages a second
         .rate_limiter(AIORateLimiter(overall_max_rate=settings.send_rate, max_retries=3))
         .concurrent_updates(16)
+        # HTML once, here: a text meant as plain (a model's "R&B") says parse_mode=None
+        .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW))
+        .context_types(ContextTypes(context=Context))
+        .post_init(lambda app: set_command_menus(app.bot, settings))
         .build()
     )
-    private = filters.ChatType.PRIVATE
-    remix_link = filters.Regex(keyboards.REMIX_PAYLOAD.pattern.replace("^", "^/start "))
-    app.add_handler(CommandHandler("start", handlers.remix, filters=private & remix_link))
-    app.add_handler(CommandHandler(["start", "help"], handlers.start, filters=private))
-    app.add_handler(CommandHandler("profile", handlers.profile, filters=private))
-    app.add_handler(CommandHandler("top", handlers.top, filters=private))
-    app.add_handler(CommandHandler("delete", handlers.delete, filters=private))
-    app.add_handler(CommandHandler("anonymous", handlers.anonymous, filters=private))
-    app.add_handler(CommandHandler("describe", handlers.describe, filters=private))
-    app.add_handler(CommandHandler("lang", handlers.lang, filters=private))
-    app.add_handler(CommandHandler("forget", handlers.forget, filters=private))
-    app.add_handler(CommandHandler("stats", handlers.stats, filters=private))
-    moderation_handlers.register(app, settings)  # /ban, /unban, review and report buttons
-    forwarded_track = filters.FORWARDED & (filters.AUDIO | filters.VIDEO)
-    app.add_handler(MessageHandler(private & forwarded_track, handlers.forwarded))
-    app.add_handler(MessageHandler(private & filters.PHOTO, handlers.photo))
-    app.add_handler(MessageHandler(private & filters.Document.ALL, handlers.document))
-    app.add_handler(MessageHandler(private & ~filters.COMMAND, handlers.unsupported))
-    app.add_handler(MessageHandler(private & filters.COMMAND, handlers.start))
-    app.add_handler(CallbackQueryHandler(handlers.pick, pattern=keyboards.PICK))
-    app.add_handler(CallbackQueryHandler(handlers.regenerate, pattern=keyboards.REGENERATE))
-    app.add_handler(CallbackQueryHandler(handlers.cancel, pattern=keyboards.CANCEL))
-    app.add_handler(CallbackQueryHandler(handlers.delete_post, pattern=keyboards.DELETE))
-    app.add_handler(CallbackQueryHandler(handlers.forget_confirmed, pattern=keyboards.FORGET))
-    app.add_handler(CallbackQueryHandler(handlers.stale_button))
-    # in a group: commands and photos get one line pointing to the private chat
-    asked = filters.COMMAND | filters.PHOTO | filters.Document.IMAGE
-    app.add_handler(MessageHandler(filters.ChatType.GROUPS & asked, handlers.in_group))
-    app.add_handler(MessageReactionHandler(handlers.reaction_count))
+    # order matters: the first handler that matches takes the update. The operators'
+    # commands and buttons come first: the people's end with catch-alls (any command,
+    # any button) that would take them.
+    operators.register(app, settings)
+    people.register(app)
     app.add_error_handler(_log_error)
     app.bot_data["http"] = http  # closed by ``serve`` even if PTB never initialized
     return app
@@ -177,7 +159,7 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
             raise StartupError(f"start-up failed: {type(exc).__name__}: {exc}") from exc
         await stop.wait()
         log.info("stopping")
-        await app.bot_data["services"].intake.close()  # photos being fetched reach the queue
+        await services_of(app).intake.close()  # photos being fetched reach the queue
         for task in tasks:
             task.cancel()
         await jobs.close()
@@ -212,6 +194,8 @@ async def _start(
     """Check the token and the channel, wire the services, load the models, start polling
     (or the webhook) and the job lanes; returns the job loop and its tasks."""
     await app.initialize()  # getMe: checks the token
+    assert app.post_init is not None
+    await app.post_init(app)  # PTB runs it only from run_polling/run_webhook: the menus
     bot = app.bot
     chat = Chat(bot, store)
     feed = Feed(settings, bot, files)
@@ -226,8 +210,7 @@ async def _start(
     account = Account(settings, store, feed, chat, jobs)
     housekeeping = Housekeeping(settings, store, files, feed, publisher, jobs, bot)
     likes = Likes(store, feed, settings.like_reactions)
-    app.bot_data["services"] = handlers.Services(chat, intake, jobs, posting, account, likes)
-    app.bot_data["moderation"] = moderation_handlers.ModerationServices(moderation, review)
+    provide(app, Services(chat, intake, jobs, posting, account, likes, moderation, review))
     await _check_channel(app, feed)
     if problem := await review.unreachable():  # IMMU_REVIEW_CHAT: before anyone waits on it
         raise StartupError(problem)

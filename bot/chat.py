@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from telegram import Bot, Message
-from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
 
-from bot.pseudonym import uid  # where the bot's modules have always found it
+from bot.pseudonym import uid
 from bot.texts import language_of, text
 from bot.transport import NotSent
 from storage import Job, Store
@@ -98,8 +97,7 @@ class Chat:
         try:
             return await _again_after_server_errors(
                 lambda: self.bot.send_message(
-                    chat_id, message, parse_mode=ParseMode.HTML, reply_markup=markup,
-                    disable_web_page_preview=True,
+                    chat_id, message, reply_markup=markup
                 ),
                 idempotent=False,
             )  # fmt: skip
@@ -149,9 +147,7 @@ class Chat:
         Returns the id of the message that now shows it, if any."""
         if message_id is not None:
             try:
-                await self.bot.edit_message_text(
-                    message, chat_id, message_id, parse_mode=ParseMode.HTML, reply_markup=markup
-                )
+                await self.bot.edit_message_text(message, chat_id, message_id, reply_markup=markup)
                 return message_id
             except BadRequest as exc:
                 if "not modified" in str(exc).lower():
@@ -164,6 +160,15 @@ class Chat:
             sent = await self.say(chat_id, message, markup)
             return sent.message_id if sent else None
         return None
+
+
+def chat_ref(name: str) -> int | str:
+    """A chat as a setting names it (``@name``, ``name`` or a numeric id), as the Bot API
+    takes it."""
+    name = name.strip()
+    if name.lstrip("-").isdigit():
+        return int(name)
+    return name if name.startswith("@") else f"@{name}"
 
 
 def _chat(chat_id: int | str) -> str:

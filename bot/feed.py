@@ -21,11 +21,12 @@ from telegram import (
     InputMediaPhoto,
     Message,
 )
-from telegram.constants import MessageLimit, ParseMode
+from telegram.constants import MessageLimit
 from telegram.error import BadRequest, TelegramError
 from telegram.helpers import create_deep_linked_url
 
 from bot import keyboards
+from bot.chat import chat_ref
 from bot.files import FileStore
 from bot.public_text import PublicText
 from bot.settings import Settings
@@ -48,7 +49,7 @@ class Feed:
         self.bot = bot
         self.files = files
         self.public = PublicText(settings)  # links out of model text, and blocked words
-        self.chat: int | str = _chat_ref(settings.channel or "")
+        self.chat: int | str = chat_ref(settings.channel or "")
         self.chat_id: int | None = self.chat if isinstance(self.chat, int) else None
         self.username: str | None = self.chat[1:] if isinstance(self.chat, str) else None
         self.bot_username: str | None = None  # known once Telegram answered getMe
@@ -184,7 +185,6 @@ class Feed:
                 post.chat,
                 video=InputFile(post.video, filename=f"{post.name}.mp4"),
                 caption=post.caption,
-                parse_mode=ParseMode.HTML,
                 supports_streaming=True,
                 duration=post.duration,
                 reply_markup=post.markup,
@@ -195,7 +195,6 @@ class Feed:
             post.chat,
             audio=InputFile(post.mp3, filename=f"{post.name}.mp3"),
             caption=post.caption,
-            parse_mode=ParseMode.HTML,
             title=post.title,
             performer="IMMU",
             thumbnail=InputFile(post.cover, filename="cover.jpg"),
@@ -222,7 +221,9 @@ class Feed:
         try:
             await self.bot.edit_message_media(
                 InputMediaPhoto(
-                    _placeholder(), caption=_in_each(plain, self.languages(), "post_removed", {})
+                    _placeholder(),
+                    caption=_in_each(plain, self.languages(), "post_removed", {}),
+                    parse_mode=None,  # plain words, whatever the bot's default
                 ),
                 chat_id=chat,
                 message_id=message_id,
@@ -261,13 +262,6 @@ def _placeholder() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (320, 320), (200, 200, 200)).save(out, format="JPEG")
     return out.getvalue()
-
-
-def _chat_ref(channel: str) -> int | str:
-    channel = channel.strip()
-    if channel.lstrip("-").isdigit():
-        return int(channel)
-    return channel if channel.startswith("@") else f"@{channel}"
 
 
 def _in_each(

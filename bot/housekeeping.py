@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from telegram import Bot
-from telegram.constants import ParseMode
 from telegram.error import RetryAfter, TelegramError
 
 from bot.feed import Feed
@@ -17,7 +16,7 @@ from bot.files import FileStore
 from bot.jobs import Jobs
 from bot.publisher import Publisher
 from bot.settings import Settings
-from bot.texts import raw, text
+from bot.texts import plain, text
 from bot.transport import NotSent
 from storage import PostView, Store
 
@@ -95,8 +94,7 @@ class Housekeeping:
             digest = "\n\n".join(self._digest(lang, posts) for lang in self.feed.languages())
             try:
                 await self.bot.send_message(
-                    self.feed.chat, digest, parse_mode=ParseMode.HTML,
-                    disable_web_page_preview=True,
+                    self.feed.chat, digest
                 )  # fmt: skip
             except (NotSent, RetryAfter) as exc:  # surely not posted: the next round tries
                 log.warning("digest not sent reason=%s", exc)
@@ -113,4 +111,4 @@ class Housekeeping:
             text(lang, "top_line", rank=i + 1, url=self.feed.url(p.channel_message_id or 0), genre=p.genre, likes=p.likes)
             for i, p in enumerate(posts)
         )  # fmt: skip
-        return raw(lang, "digest", lines=lines)
+        return plain(lang, "digest", lines=lines)

@@ -14,10 +14,11 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.admission import Admission, Refused
-from bot.chat import Answer, Chat, Person, uid
+from bot.chat import Answer, Chat, Person
 from bot.files import FileStore
 from bot.jobs import Jobs
 from bot.moderation import ScreeningFailed
+from bot.pseudonym import uid
 from bot.settings import Settings
 from bot.texts import text
 from pipeline import PhotoError

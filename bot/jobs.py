@@ -14,19 +14,28 @@ from dataclasses import asdict
 from typing import Any
 
 from telegram import Bot, InputFile
-from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot import keyboards, metrics
-from bot.chat import Answer, Chat, Person, uid
+from bot.chat import Answer, Chat, Person
 from bot.files import FileStore
 from bot.progress import ProgressMessage
+from bot.pseudonym import uid
 from bot.publisher import Publisher
 from bot.settings import Settings
 from bot.texts import plain, text
 from bot.transport import NotSent
 from pipeline import ComposeOptions, Composer, ComposeRequest, Composition, PhotoError
-from storage import FINISHED, Job, JobStatus, Store, StoredBrief, StoreError, TrackRow
+from storage import (
+    FINISHED,
+    Job,
+    JobStatus,
+    PostStatus,
+    Store,
+    StoredBrief,
+    StoreError,
+    TrackRow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +177,7 @@ class Jobs:
             options = await self._options(job)
             if options is None:
                 await progress.close()
-                await self._fail(job, lang, "remix_gone", "remixed post deleted")
+                await self._fail(job, lang, "remix_gone", "remixed post not public")
                 return
             composition = await self.composer.compose(
                 ComposeRequest(job.id, photo, options), progress.on_event
@@ -210,11 +219,12 @@ class Jobs:
 
     async def _options(self, job: Job) -> ComposeOptions | None:
         """A plain job, or a remix: three variations of a channel post's spectrogram.
-        None when the remixed post has been deleted meanwhile."""
+        None when the remixed post is not public any more (deleted, hidden, removed)."""
         if job.remix_post_id is None:
             return ComposeOptions(seed=job.seed)
         post = await self.store.get_post(job.remix_post_id)
-        track = await self.store.track(post.job_id, post.track_idx) if post else None
+        public = post is not None and post.status == PostStatus.POSTED
+        track = await self.store.track(post.job_id, post.track_idx) if post and public else None
         if track is None:
             return None
         return ComposeOptions(
@@ -299,6 +309,7 @@ class Jobs:
                     duration=round(track.duration_s),
                     thumbnail=InputFile(cover, filename="cover.jpg") if cover else None,
                     caption=plain(lang, "track_caption", n=track.idx + 1, genre=track.genre),
+                    parse_mode=None,  # plain text: a model's genre may be "R&B"
                     read_timeout=upload,
                     write_timeout=upload,
                 )  # fmt: skip
@@ -326,7 +337,7 @@ class Jobs:
         markup = keyboards.choices(lang, job.id, genres)
         try:
             message = await self.bot.send_message(
-                job.chat_id, words, parse_mode=ParseMode.HTML, reply_markup=markup,
+                job.chat_id, words, reply_markup=markup,
                 read_timeout=CHOICES_READ_TIMEOUT_S,
             )  # fmt: skip
             shown: int | None = message.message_id

@@ -7,7 +7,6 @@ import contextlib
 import logging
 
 from telegram import Bot
-from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
 from bot.texts import text
@@ -61,9 +60,7 @@ class ProgressMessage:
             return
         shown = self._latest
         try:
-            await self.bot.edit_message_text(
-                shown, self.chat_id, self.message_id, parse_mode=ParseMode.HTML
-            )
+            await self.bot.edit_message_text(shown, self.chat_id, self.message_id)
             self._shown = shown
         except BadRequest as exc:
             if "not found" in str(exc).lower():

@@ -24,8 +24,9 @@ from telegram import Message
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter
 
 from bot import keyboards
-from bot.chat import Chat, uid
+from bot.chat import Chat
 from bot.feed import Feed, Prepared
+from bot.pseudonym import uid
 from bot.texts import text
 from bot.transport import NotSent
 from storage import Post, PostStatus, Store
@@ -53,19 +54,26 @@ class Publisher:
     async def publish(self, post_id: int) -> PostStatus | None:
         """One try to post a pending post to the channel, recorded; the post's status
         after it. None if there was nothing to do: the post is gone, no longer waiting
-        (another task posted it), or its owner is banned. Call with the job's lock held."""
+        (another task posted it), or it is a remix whose original is not public now.
+        DECLINED if its owner is banned. Call with the job's lock held."""
         post = await self.store.get_post(post_id)
         if post is None or post.status != PostStatus.PENDING:
             return None
-        if await self.store.is_banned(post.user_id):
-            log.info("post of a banned person not published post=%d", post.id)
-            await self.store.set_post_status(post.id, PostStatus.DECLINED)
+        if await self._refused_for_a_ban(post):
             return PostStatus.DECLINED
         job = await self.store.get_job(post.job_id)
         user = await self.store.get_user(post.user_id)
         track = await self.store.track(post.job_id, post.track_idx)
         if job is None or user is None or track is None:
             return None
+        if job.remix_post_id is not None:  # a remix shows its original's photo
+            original = await self.store.get_post(job.remix_post_id)
+            if original is None:
+                log.info("remix of a deleted post not published post=%d", post.id)
+                await self.store.set_post_status(post.id, PostStatus.FAILED)
+                return PostStatus.FAILED
+            if original.status != PostStatus.POSTED:
+                return None  # hidden or held for now: it waits until the original is back
         attempt = await self.store.count_post_attempt(post.id)
         try:
             prepared = await self.feed.prepare(post.id, job, track, user)
@@ -76,6 +84,8 @@ class Publisher:
             )  # fmt: skip
             await self.store.set_post_status(post.id, PostStatus.FAILED)
             return PostStatus.FAILED
+        if await self._refused_for_a_ban(post):  # banned while the video was being made
+            return PostStatus.DECLINED
         try:
             message = await self.feed.send(prepared)
         except (NotSent, RetryAfter) as exc:  # provably not posted: again later
@@ -128,6 +138,14 @@ class Publisher:
         if job is not None:
             lang = await self.chat.language(post.user_id)
             await self.chat.say(job.chat_id, text(lang, key))
+
+    async def _refused_for_a_ban(self, post: Post) -> bool:
+        """A banned person's post never goes out: declined."""
+        if not await self.store.is_banned(post.user_id):
+            return False
+        log.info("post of a banned person not published post=%d", post.id)
+        await self.store.set_post_status(post.id, PostStatus.DECLINED)
+        return True
 
     async def _not_yet(self, post: Post, attempt: int, exc: Exception) -> PostStatus:
         """Not posted, for sure: pending again, or failed once the tries are used up."""

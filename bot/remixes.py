@@ -4,7 +4,8 @@ A remix is made from a copy of the original's photo: its cover, its MP3s' cover 
 its channel post show that photo. When the original's author is forgotten or purged, or
 an operator removes the original for good, every remix of it is taken down: queued and
 running ones never finish, posted ones leave the channel, rows and files go, and each
-remix's owner is told why.
+remix's owner is told why. When the original only leaves the channel for now (hidden
+after reports) or its owner deletes it, the remixes of it still waiting in line end.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-from bot.chat import Chat, uid
+from bot.chat import Chat
 from bot.feed import Feed, Removal
 from bot.files import FileStore
+from bot.pseudonym import uid
 from bot.publisher import Publisher
 from bot.texts import text
 from storage import PostStatus, Store
@@ -62,6 +64,18 @@ class Remixes:
             log.info("remix taken down job=%d owner=%s", job.id, uid(job.user_id))
         result.removed = len(jobs)
         return result
+
+    async def cancel_queued(self, original_post_ids: Sequence[int]) -> int:
+        """Remixes of these posts still in line end before they are composed: their
+        original is not public. Each owner is told, in their language; returns how many."""
+        jobs = await self.store.cancel_queued_remixes(original_post_ids)
+        for job in jobs:
+            lang = await self.chat.language(job.user_id)
+            await self.chat.edit_or_say(
+                job.chat_id, job.status_message_id, text(lang, "remix_gone")
+            )
+            log.info("queued remix cancelled job=%d owner=%s", job.id, uid(job.user_id))
+        return len(jobs)
 
 
 @dataclass

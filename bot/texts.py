@@ -1,7 +1,14 @@
-"""Everything the bot says, in English and Korean. Handlers never hold text."""
+"""Everything the bot says, in English and Korean. Handlers never hold text.
+
+Two languages fit in two dictionaries. Counted words carry their plural forms in the
+template (``{likes} {likes:plural:like|likes}``): English has one and other, Korean
+does not inflect. A third language would move these into gettext catalogues (Babel's
+``ngettext``) or Fluent files, whose plural rules cover every language.
+"""
 
 from __future__ import annotations
 
+import string
 from html import escape
 
 LANGUAGES = ("en", "ko")
@@ -16,6 +23,18 @@ EN: dict[str, str] = {
         "/delete remove a post, /anonymous show or hide your name, /lang 한국어, "
         "/forget delete your data, /help this message."
     ),
+    "command_start": "What IMMU does",
+    "command_help": "How to use IMMU",
+    "command_profile": "Your posts and likes",
+    "command_top": "This week's most liked",
+    "command_delete": "Remove one of your posts",
+    "command_anonymous": "Show or hide your name on posts",
+    "command_describe": "Plain-language descriptions on posts",
+    "command_lang": "Language: English or 한국어",
+    "command_forget": "Delete all your data",
+    "command_stats": "Queue and store figures (operators)",
+    "command_ban": "Ban a person: /ban ID [--purge] (operators)",
+    "command_unban": "Lift a ban: /unban ID (operators)",
     "received": "Got it… checking your photo.",
     "queued": "Got your photo. Queued, position {position}.",
     "stage_caption": "Looking at your photo…",
@@ -36,7 +55,7 @@ EN: dict[str, str] = {
     "button_cancel": "Cancel",
     "button_view_post": "See your post in the channel",
     "button_forget_yes": "Yes, delete everything",
-    "button_delete_post": "Delete: {genre}, {likes} likes, {date}",
+    "button_delete_post": "Delete: {genre}, {likes} {likes:plural:like|likes}, {date}",
     "button_delete_held": "Delete: {genre}, not public, {date}",
     "posted": "Posted to the channel.",
     "already_posted": "This photo's track is already in the channel.",
@@ -60,8 +79,8 @@ EN: dict[str, str] = {
     "cannot_cancel": "It is already being composed; it cannot be cancelled now.",
     "expired": "This choice is no longer available.",
     "busy": "I am very busy right now. Please try again in a minute.",
-    "limit_in_flight": "You already have {n} photos being composed. Please wait for them to finish.",
-    "limit_daily": "You have reached today's limit of {n} photos. Please come back tomorrow.",
+    "limit_in_flight": "You already have {n} {n:plural:photo|photos} being composed. Please wait for them to finish.",
+    "limit_daily": "You have reached today's limit of {n} {n:plural:photo|photos}. Please come back tomorrow.",
     "too_large": "That file is too large ({size_mb} MB). The limit is {limit_mb} MB.",
     "not_image": "That file is not an image I can read. Please send a JPEG, PNG, WebP or HEIC photo.",
     "empty": "That file is empty. Please send a photo.",
@@ -71,11 +90,11 @@ EN: dict[str, str] = {
     "download_failed": "I could not download your photo. Please send it again.",
     "failed": "Sorry, I could not compose music for this photo. Please try again later.",
     "storage_failed": "Sorry, the server could not save your tracks. Please try again later.",
-    "profile": "<b>Your posts</b> ({count}), {likes} likes in all:\n{lines}",
-    "profile_line": '• <a href="{url}">{genre}</a>, {likes} likes',
+    "profile": "<b>Your posts</b> ({count}), {likes} {likes:plural:like|likes} in all:\n{lines}",
+    "profile_line": '• <a href="{url}">{genre}</a>, {likes} {likes:plural:like|likes}',
     "profile_empty": "You have not posted anything yet. Send me a photo!",
     "top": "<b>Most liked this week</b>\n{lines}",
-    "top_line": '{rank}. <a href="{url}">{genre}</a>, {likes} likes',
+    "top_line": '{rank}. <a href="{url}">{genre}</a>, {likes} {likes:plural:like|likes}',
     "top_empty": "No likes yet this week.",
     "delete_choose": "Which post should I delete?",
     "delete_none": "You have no posts to delete.",
@@ -87,8 +106,8 @@ EN: dict[str, str] = {
     "lang_set": "Language: English.",
     "forget_confirm": "This deletes your jobs, tracks and profile, removes your posts from the channel, and takes down other people's remixes of them (they show your photo). Telegram lets a bot delete channel posts only for 48 hours: older ones are blanked instead (a grey picture, no name, no buttons). Out of my reach: copies people forwarded or shared into other chats, and the server's backups taken before now (they age out). Continue?",
     "forgotten": "Done. I have deleted your data.",
-    "forgotten_unconfirmed": "Telegram never confirmed {count} of your posts: they may still be in the channel, and I cannot find them. If you see one, ask the channel's operators to remove it; I have told them.",
-    "operators_unconfirmed_forgotten": "A person ({user}) used /forget with {count} post(s) Telegram never confirmed: they may be in the channel. Please look for them and remove them.",
+    "forgotten_unconfirmed": "Telegram never confirmed {count} of your {count:plural:posts|posts}: they may still be in the channel, and I cannot find them. If you see one, ask the channel's operators to remove it; I have told them.",
+    "operators_unconfirmed_forgotten": "A person ({user}) used /forget with {count} {count:plural:post|posts} Telegram never confirmed: they may be in the channel. Please look for them and remove them.",
     "stats": "<b>IMMU</b>\n{lines}",
     "admin_only": "That command is for the bot's operators.",
     "post_caption": "<b>{description}</b>\n{genre} · {mood}",
@@ -118,7 +137,7 @@ EN: dict[str, str] = {
     "button_remove": "Remove for good",
     "button_report": "Report",
     "review_note": "Review: post {post} by user {user}",
-    "reported_note": "Reported {count} times: post {post} by user {user}",
+    "reported_note": "Reported {count} {count:plural:time|times}: post {post} by user {user}",
     "decided": "Done: {decision}.",
     "decision_gone": "This post no longer exists (its author deleted it).",
     "decision_taken": "Already decided: the post is {status}.",
@@ -126,10 +145,18 @@ EN: dict[str, str] = {
     "reported": "Thanks, reported. The operators will look at it.",
     "already_reported": "You have reported this post already.",
     "report_gone": "This post is no longer in the channel.",
+    "report_kept": "Thanks, your report is recorded.",
+    "report_banned": "The operators have paused your access to IMMU, so your report was not recorded.",
+    "remix_not_public": "The post this remix was made from is not in the channel now, so the remix cannot be posted.",
+    "decision_owner_banned": "Its author (user {user}) is banned: the post stays out of the channel.",
+    "post_back_unreviewed": "Your reported post is back in the channel: no operator decided to keep it down.",
+    "operators_report_expired": "Post {post} was taken down after reports and nobody decided within {hours} hours: it is back in the channel.",
+    "stats_reports": "posts with reports: {posts}, most reported: post {post} with {count}",
+    "stats_reports_none": "posts with reports: 0",
     "ban_usage": "Usage: /ban USER_ID [--purge], /unban USER_ID",
     "ban_done": "User {user} is banned. Queued jobs ended: {jobs}. Posts removed: {posts}.",
-    "purge_still_public": "The channel refused to delete or blank {count} post(s): they are still public; /ban again to retry.",
-    "purge_unconfirmed": "{count} post(s) were never confirmed by Telegram: they may be in the channel and were not removed. Look for them there.",
+    "purge_still_public": "The channel refused to delete or blank {count} {count:plural:post|posts}: they are still public; /ban again to retry.",
+    "purge_unconfirmed": "{count} {count:plural:post was|posts were} never confirmed by Telegram: they may be in the channel and were not removed. Look for them there.",
     "ban_already": "User {user} was already banned. Posts removed: {posts}.",
     "unban_done": "User {user} may send photos again.",
     "unban_none": "User {user} was not banned.",
@@ -143,6 +170,18 @@ KO: dict[str, str] = {
         "명령어: /profile 내 게시물과 좋아요, /top 이번 주 인기곡, /delete 게시물 삭제, "
         "/anonymous 이름 표시 설정, /lang English, /forget 내 데이터 삭제, /help 도움말."
     ),
+    "command_start": "IMMU 소개",
+    "command_help": "IMMU 사용법",
+    "command_profile": "내 게시물과 좋아요",
+    "command_top": "이번 주 인기 곡",
+    "command_delete": "내 게시물 삭제",
+    "command_anonymous": "게시물에 이름 표시/숨기기",
+    "command_describe": "게시물에 쉬운 설명 켜기/끄기",
+    "command_lang": "언어: English 또는 한국어",
+    "command_forget": "내 데이터 모두 삭제",
+    "command_stats": "대기열과 저장소 현황(운영자)",
+    "command_ban": "사용자 차단: /ban ID [--purge] (운영자)",
+    "command_unban": "차단 해제: /unban ID (운영자)",
     "received": "받았어요… 사진을 확인하는 중이에요.",
     "queued": "사진을 받았어요. 대기 순서: {position}번.",
     "stage_caption": "사진을 살펴보는 중…",
@@ -253,6 +292,14 @@ KO: dict[str, str] = {
     "reported": "신고했어요. 운영자가 살펴볼 거예요.",
     "already_reported": "이미 신고한 게시물이에요.",
     "report_gone": "이 게시물은 더 이상 채널에 없어요.",
+    "report_kept": "신고가 기록되었어요. 고마워요.",
+    "report_banned": "운영자가 IMMU 이용을 멈춰 두어서 신고는 기록되지 않았어요.",
+    "remix_not_public": "이 리믹스의 원본 게시물이 지금 채널에 없어서 리믹스를 올릴 수 없어요.",
+    "decision_owner_banned": "작성자(사용자 {user})가 차단되어 있어서 게시물은 채널에 올리지 않아요.",
+    "post_back_unreviewed": "신고된 게시물이 채널에 다시 올라갔어요. 운영자가 내리기로 결정하지 않았어요.",
+    "operators_report_expired": "신고로 내려간 게시물 {post}에 대해 {hours}시간 안에 아무도 결정하지 않아서 채널에 다시 올렸어요.",
+    "stats_reports": "신고된 게시물: {posts}, 가장 많이 신고된 게시물: {post} ({count}회)",
+    "stats_reports_none": "신고된 게시물: 0",
     "ban_usage": "사용법: /ban USER_ID [--purge], /unban USER_ID",
     "ban_done": "사용자 {user} 차단. 끝낸 대기 작업: {jobs}. 삭제한 게시물: {posts}.",
     "purge_still_public": "채널이 게시물 {count}개의 삭제도 비우기도 거부해서 아직 공개되어 있어요. /ban을 다시 해 보세요.",
@@ -275,16 +322,27 @@ def language_of(code: str | None, chosen: str | None = None) -> str:
 def text(lang: str, key: str, **values: object) -> str:
     """A message in ``lang``. Values are HTML-escaped: they may come from people or models."""
     template = CATALOGUE.get(lang, EN).get(key) or EN[key]
-    return template.format(**{k: escape(str(v), quote=False) for k, v in values.items()})
+    escaped = {
+        k: v if isinstance(v, int) else escape(str(v), quote=False) for k, v in values.items()
+    }
+    return _FORMS.format(template, **escaped)
 
 
 def plain(lang: str, key: str, **values: object) -> str:
-    """A text for places that show no markup (button labels, audio titles): values as is."""
+    """A text with values inserted as they are: for places that show no markup (button
+    labels, audio titles) and for values that are already markup (lists of links)."""
     template = CATALOGUE.get(lang, EN).get(key) or EN[key]
-    return template.format(**values)
+    return _FORMS.format(template, **values)
 
 
-def raw(lang: str, key: str, **values: object) -> str:
-    """A message with values inserted as they are (for values that are already markup)."""
-    template = CATALOGUE.get(lang, EN).get(key) or EN[key]
-    return template.format(**values)
+class _PluralForms(string.Formatter):
+    """``{n:plural:one|other}``: the form of a word for the count ``n``."""
+
+    def format_field(self, value: object, format_spec: str) -> str:
+        if format_spec.startswith("plural:"):
+            one, other = format_spec.removeprefix("plural:").split("|")
+            return one if value == 1 else other
+        return super().format_field(value, format_spec)
+
+
+_FORMS = _PluralForms()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.texts import CATALOGUE
+from bot.texts import CATALOGUE, text
 from pipeline import Stage
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import FakeTelegram
@@ -22,7 +22,7 @@ async def test_limits_per_person_per_day_and_queue(tg: FakeTelegram, start_bot: 
     await gate.reached()
     tg.send_photo(ann, PHOTO)  # one in flight per person
     # answered at once, then that answer edited to the refusal
-    await bot.until(lambda: EN["limit_in_flight"].format(n=1) in replies(tg, 42), "refused")
+    await bot.until(lambda: text("en", "limit_in_flight", n=1) in replies(tg, 42), "refused")
     assert answers(tg, 42) == [EN["received"]] * 2
     tg.send_photo(bob, PHOTO)
     await bot.until(lambda: replies(tg, 43), "Bob answered")
@@ -38,7 +38,7 @@ async def test_limits_per_person_per_day_and_queue(tg: FakeTelegram, start_bot: 
     tg.send_photo(ann, PHOTO)  # second of the day: fine once the first is done
     await bot.result_for(42, 2)
     tg.send_photo(ann, PHOTO)  # third of the day: refused
-    await bot.until(lambda: EN["limit_daily"].format(n=2) in replies(tg, 42), "daily limit")
+    await bot.until(lambda: text("en", "limit_daily", n=2) in replies(tg, 42), "daily limit")
     assert sum(t.startswith("Got your photo") for t in replies(tg, 42)) == 2
     assert len(composer.requests) == 3  # Ann twice, Bob once; Cy and the refusals never ran
 
@@ -55,7 +55,7 @@ async def test_new_tracks_from_a_photo_count_against_the_limits(
     await gate.reached()
     tg.tap(ann, first, f"regen:{job_of(first)}")
     await bot.until(lambda: popups(tg), "the refusal")
-    assert popups(tg) == [EN["limit_in_flight"].format(n=1)]
+    assert popups(tg) == [text("en", "limit_in_flight", n=1)]
     gate.release()
     await bot.result_for(42, 2)
     assert len(composer.requests) == 2
@@ -74,7 +74,7 @@ async def test_a_flood_is_bounded_and_every_accepted_job_completes(
     flooder = tg.user(500, "Flood")
     for _ in range(50):
         tg.send_photo(flooder, PHOTO)
-    limit = EN["limit_in_flight"].format(n=2)
+    limit = text("en", "limit_in_flight", n=2)
 
     def flood_answered() -> bool:
         texts = replies(tg, 500)

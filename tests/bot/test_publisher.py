@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.texts import CATALOGUE
+from bot.texts import CATALOGUE, text
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
 from tests.support.harness import answers, popups
@@ -88,10 +88,10 @@ async def test_an_unconfirmed_post_is_never_reported_as_deleted(
 
     tg.tap(ann, in_chat, "forget:42")
     await bot.until(lambda: bot.db("SELECT COUNT(*) FROM users") == [(0,)], "forgotten")
-    said = EN["forgotten"] + "\n" + EN["forgotten_unconfirmed"].format(count=1)
+    said = EN["forgotten"] + "\n" + text("en", "forgotten_unconfirmed", count=1)
     await bot.until(lambda: said in answers(tg, 42), "the truth, in the chat")
     await bot.until(lambda: answers(tg, ADMIN), "the operators told")
-    assert "/forget with 1 post(s)" in answers(tg, ADMIN)[0]
+    assert "/forget with 1 post Telegram never confirmed" in answers(tg, ADMIN)[0]
     assert tg.calls_to("deleteMessage") == []  # nothing claimed, nothing deleted blindly
 
 
@@ -102,7 +102,7 @@ async def test_a_ban_purge_does_not_count_an_unconfirmed_post_as_removed(
     await _unconfirmed_post(tg, bot, tg.user(42, "Ann"))
     tg.send_text(tg.user(ADMIN, "Op"), "/ban 42 --purge")
     done = EN["ban_done"].format(user=42, jobs=0, posts=0)
-    expected = done + "\n" + EN["purge_unconfirmed"].format(count=1)
+    expected = done + "\n" + text("en", "purge_unconfirmed", count=1)
     await bot.until(lambda: expected in answers(tg, ADMIN), "the operator told the truth")
 
 

@@ -8,7 +8,7 @@ import string
 import pytest
 
 from bot import keyboards
-from bot.texts import EN, KO, text
+from bot.texts import CATALOGUE, EN, KO, plain, text
 
 
 def test_korean_has_every_english_text_with_the_same_placeholders() -> None:
@@ -75,3 +75,28 @@ def test_junk_callback_data_matches_no_action(bad: str) -> None:
 @pytest.mark.parametrize("bad", ["remix-", "remix-²", "remix-" + "9" * 20, "remix-1 ", "remix--1"])
 def test_junk_deep_links_match_no_remix(bad: str) -> None:
     assert not keyboards.REMIX_PAYLOAD.match(bad)
+
+
+@pytest.mark.parametrize(
+    ("key", "values", "one", "many"),
+    [
+        ("profile_line", {"url": "u", "genre": "jazz"}, "1 like", "2 likes"),
+        ("top_line", {"url": "u", "genre": "jazz", "rank": 1}, "1 like", "2 likes"),
+        ("button_delete_post", {"genre": "jazz", "date": "d"}, "1 like,", "2 likes,"),
+        ("reported_note", {"post": 3, "user": "u"}, "Reported 1 time:", "Reported 2 times:"),
+        ("limit_daily", {}, "limit of 1 photo.", "limit of 2 photos."),
+        ("purge_unconfirmed", {}, "1 post was never", "2 posts were never"),
+    ],
+)
+def test_counted_words_agree_with_their_count(
+    key: str, values: dict[str, object], one: str, many: str
+) -> None:
+    """ "1 likes" and "Reported 1 times" read wrong: English picks the form by the count."""
+    count = "count" if "{count" in CATALOGUE["en"][key] else "n"
+    count = "likes" if "{likes" in CATALOGUE["en"][key] else count
+    for render in (text, plain):
+        assert one in render("en", key, **values, **{count: 1})
+        assert many in render("en", key, **values, **{count: 2})
+        assert "1 likes" not in render("en", key, **values, **{count: 1})
+        korean = render("ko", key, **values, **{count: 1})  # no forms: the number alone
+        assert "plural" not in korean and "1" in korean

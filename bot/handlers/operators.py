@@ -1,38 +1,31 @@
-"""Telegram handlers for moderation: operators' decisions, readers' reports, /ban, /unban.
+"""Operators' handlers: /stats, /ban, /unban, decisions on held and reported posts, and
+readers' reports (the button under each channel post).
 
-Thin like ``bot.handlers``: parse, call ``Moderation`` or ``Review``, render the answer.
+Thin like the people's: parse, call ``Moderation``, ``Review`` or ``Account``, render.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from bot import keyboards
-from bot.handlers import Context, _ids, _person, _popup, _reply, stale_button
-from bot.moderation import Moderation
-from bot.review import Decision, Review, _chat_ref
+from bot.chat import chat_ref
+from bot.handlers.context import Context, matched_ids, person, popup, reply
+from bot.handlers.people import stale_button
+from bot.review import Decision
 from bot.settings import Settings
-
-
-@dataclass(frozen=True)
-class ModerationServices:
-    """What these handlers may call; built in ``bot.app``, kept in ``bot_data``."""
-
-    moderation: Moderation
-    review: Review
 
 
 def register(app: Application, settings: Settings) -> None:  # type: ignore[type-arg]
     """Wire the commands (in private chats and the operators' chat) and the buttons."""
     where: filters.BaseFilter = filters.ChatType.PRIVATE
     if settings.review_chat:
-        room = _chat_ref(settings.review_chat)
+        room = chat_ref(settings.review_chat)
         where = where | (
             filters.Chat(chat_id=room) if isinstance(room, int) else filters.Chat(username=room)
         )
+    app.add_handler(CommandHandler("stats", stats, filters=filters.ChatType.PRIVATE))
     app.add_handler(CommandHandler("ban", ban, filters=where))
     app.add_handler(CommandHandler("unban", unban, filters=where))
     app.add_handler(CallbackQueryHandler(approve, pattern=keyboards.APPROVE))
@@ -42,25 +35,25 @@ def register(app: Application, settings: Settings) -> None:  # type: ignore[type
     app.add_handler(CallbackQueryHandler(report, pattern=keyboards.REPORT))
 
 
-def _services(context: Context) -> ModerationServices:
-    services: ModerationServices = context.application.bot_data["moderation"]
-    return services
+async def stats(update: Update, context: Context) -> None:
+    """/stats: queue and store figures, for admins only."""
+    await reply(update, context, await context.services.account.stats(person(update)))
 
 
 async def ban(update: Update, context: Context) -> None:
     """/ban <id> [--purge], admins only."""
-    answer = await _services(context).moderation.ban(_person(update), list(context.args or []))
-    await _reply(update, context, answer)
+    answer = await context.services.moderation.ban(person(update), list(context.args or []))
+    await reply(update, context, answer)
 
 
 async def unban(update: Update, context: Context) -> None:
     """/unban <id>, admins only."""
-    answer = await _services(context).moderation.unban(_person(update), list(context.args or []))
-    await _reply(update, context, answer)
+    answer = await context.services.moderation.unban(person(update), list(context.args or []))
+    await reply(update, context, answer)
 
 
 async def _decide(update: Update, context: Context, decision: Decision) -> None:
-    ids = _ids(context)
+    ids = matched_ids(context)
     if ids is None:
         return await stale_button(update, context)
     (post_id,) = ids
@@ -68,8 +61,8 @@ async def _decide(update: Update, context: Context, decision: Decision) -> None:
     assert query is not None
     message = query.message
     tapped = (message.chat.id, message.message_id) if message is not None else None
-    answer = await _services(context).review.decide(_person(update), post_id, decision, tapped)
-    await _popup(update, answer)
+    answer = await context.services.review.decide(person(update), post_id, decision, tapped)
+    await popup(update, answer)
 
 
 async def approve(update: Update, context: Context) -> None:
@@ -94,8 +87,8 @@ async def remove(update: Update, context: Context) -> None:
 
 async def report(update: Update, context: Context) -> None:
     """ "Report" under a channel post: one report per reader per post."""
-    ids = _ids(context)
+    ids = matched_ids(context)
     if ids is None:
         return await stale_button(update, context)
     (post_id,) = ids
-    await _popup(update, await _services(context).review.report(_person(update), post_id))
+    await popup(update, await context.services.review.report(person(update), post_id))
