@@ -3,7 +3,9 @@
 ``IMMU_MODERATION=auto`` screens each photo with an image classifier (``pipeline.safety``)
 in a thread, loaded once at start; the decision is logged with a hashed id, never the
 photo. Bans live in the store, so they survive restarts; admission refuses a banned
-person's photos (``bot.admission``), and ``/ban --purge`` also takes their posts down.
+person's photos (``bot.admission``) and choices, their posts never reach the channel
+(``bot.publisher``, ``bot.review``), their reports stop counting, and ``/ban --purge``
+also takes their posts down.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.chat import Answer, Chat, Person, uid
+from bot.chat import Answer, Chat, Person
 from bot.feed import Feed, Removal
+from bot.pseudonym import uid
 from bot.publisher import Publisher
 from bot.remixes import Remixes
 from bot.review import Review
 from bot.settings import Settings
 from bot.texts import text
-from storage import PostStatus, Store
+from storage import HELD, PostStatus, Store
 
 if TYPE_CHECKING:
     from pipeline.safety import SafetyClassifier
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 
 USER_ID = re.compile(r"^[0-9]{1,15}\Z")  # a Telegram user id, ASCII digits, bounded
 PURGE = "--purge"
+WAITING = (PostStatus.PENDING, *HELD)  # a person's posts that may still go out
 
 
 class ScreeningFailed(Exception):
@@ -105,16 +109,20 @@ class Moderation:
         if target is None or any(arg not in (PURGE, args[0]) for arg in args):
             return Answer(text(lang, "ban_usage"))
         fresh = await self.store.ban(target, who.id)
+        reports = await self.store.drop_reports_by(uid(target))  # theirs never count
         ended = await self.store.cancel_queued(target)
         for job in ended:
             owner_lang = await self.chat.language(target)
             await self.chat.edit_or_say(
                 job.chat_id, job.status_message_id, text(owner_lang, "banned_queued")
             )
+        declined = await self._decline_waiting(target)
         purge = await self._purge(target) if PURGE in args else Purge()
         log.info(
-            "banned user=%s by=%s jobs_ended=%d posts_removed=%d unconfirmed=%d",
-            uid(target), uid(who.id), len(ended), purge.removed, purge.unconfirmed,
+            "banned user=%s by=%s jobs_ended=%d posts_declined=%d posts_removed=%d unconfirmed=%d "
+            "reports_dropped=%d",
+            uid(target), uid(who.id), len(ended), declined, purge.removed, purge.unconfirmed,
+            reports,
         )  # fmt: skip
         key = "ban_done" if fresh else "ban_already"
         said = text(lang, key, user=target, jobs=len(ended), posts=purge.removed)
@@ -135,6 +143,23 @@ class Moderation:
         lifted = await self.store.unban(target)
         log.info("unbanned user=%s by=%s lifted=%s", uid(target), uid(who.id), lifted)
         return Answer(text(lang, "unban_done" if lifted else "unban_none", user=target))
+
+    async def _decline_waiting(self, user_id: int) -> int:
+        """The person's posts not out yet (pending, held for review, hidden after reports)
+        never go out. Each under its job's lock: a post being published right now is
+        finished first. The operators' copies lose their buttons. Returns how many."""
+        declined = 0
+        for post in await self.store.posts_of(user_id):
+            if post.status not in WAITING:
+                continue
+            async with self.publisher.lock(post.job_id):
+                current = await self.store.get_post(post.id)
+                if current is None or current.status not in WAITING:
+                    continue
+                await self.store.move_post(post.id, current.status, PostStatus.DECLINED)
+            await self.review.close_copies(post.id)
+            declined += 1
+        return declined
 
     async def _purge(self, user_id: int) -> Purge:
         """Every post of the person out of the channel and the store, and others' remixes

@@ -13,9 +13,10 @@ from contextlib import AsyncExitStack
 
 from telegram import Message, MessageOriginChannel
 
-from bot.chat import Answer, Chat, Person, uid
+from bot.chat import Answer, Chat, Person
 from bot.feed import Feed, Removal
 from bot.files import FileStore
+from bot.pseudonym import uid
 from bot.publisher import Publisher
 from bot.remixes import Remixes
 from bot.review import Review
@@ -57,6 +58,8 @@ class Posting:
             return Answer(text(lang, "expired"), alert=True)
         if await self.store.is_banned(who.id):
             return Answer(text(lang, "banned"), alert=True)
+        if not await self._original_public(job.remix_post_id):
+            return Answer(text(lang, "remix_not_public"), alert=True)
         async with self.publisher.lock(job_id):
             first = PostStatus.REVIEW if self.review.holds_new_posts else PostStatus.PENDING
             post = await self.store.claim_post(job_id, track_idx, who.id, first)
@@ -105,6 +108,8 @@ class Posting:
                 await self.review.withdraw(post_id)
                 await self.store.delete_post(post_id, who.id)
         log.info("post deleted post=%d channel=%s", post_id, removal)
+        if removal != Removal.FAILED:  # a remix in line would be of a post nobody sees
+            await self.remixes.cancel_queued([post_id])
         key = {Removal.DELETED: "deleted", Removal.EDITED: "delete_edited"}
         return Answer(
             text(lang, key.get(removal, "delete_failed")), alert=removal != Removal.DELETED
@@ -147,6 +152,14 @@ class Posting:
                 "operators_unconfirmed_forgotten", count=unconfirmed, user=uid(who.id)
             )
         return Answer("\n".join(said), alert=bool(public or unconfirmed))
+
+    async def _original_public(self, remix_post_id: int | None) -> bool:
+        """A remix shows its original's photo: it goes to the channel only while the
+        original is there (not hidden after reports, deleted or removed)."""
+        if remix_post_id is None:
+            return True
+        original = await self.store.get_post(remix_post_id)
+        return original is not None and original.status == PostStatus.POSTED
 
     async def settle(self, who: Person, forwarded: Message) -> Answer:
         """The person forwarded a channel post: if it is their own post that Telegram never

@@ -183,7 +183,7 @@ async def test_a_remix_of_a_post_deleted_while_it_waited_ends_clearly(
     await bot.until(lambda: tg.calls_to("deleteMessage"), "deleted")
     gate.release()
     await bot.until(lambda: EN["remix_gone"] in _status_texts(tg, 60), "the remix ends")
-    assert bot.db("SELECT status FROM jobs WHERE user_id = 60") == [("failed",)]
+    assert bot.db("SELECT status FROM jobs WHERE user_id = 60") == [("cancelled",)]
     assert tg.calls_to("sendAudio", chat_id=60) == []
 
 
