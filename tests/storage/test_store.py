@@ -277,3 +277,34 @@ async def test_a_failed_post_goes_back_in_line_only_when_asked(store: Store) -> 
     (again,) = await store.pending_posts()
     assert again.attempts == 0
     assert not await store.repost(post.id)  # already pending
+
+
+async def test_a_version_4_store_dates_the_posts_reports_took_down(tmp_path: Path) -> None:
+    """Posts hidden, or restored, after reports before the store knew when: their wait
+    for an operator starts at the upgrade, and reports never take a restored one down."""
+    with sqlite3.connect(tmp_path / "v4.db") as db:
+        db.executescript("".join(MIGRATIONS[:4]) + "PRAGMA user_version=4;")
+        db.execute("INSERT INTO users (id, created_at) VALUES (1, 'x')")
+        for job_id, status in ((1, "hidden"), (2, "posted"), (3, "posted")):
+            db.execute(
+                "INSERT INTO jobs (id, user_id, chat_id, photo_path, seed, status, created_at,"
+                " updated_at) VALUES (?, 1, 1, 'p', 0, 'delivered', 'x', 'x')",
+                (job_id,),
+            )
+            db.execute(
+                "INSERT INTO posts (id, job_id, track_idx, user_id, status, created_at)"
+                " VALUES (?, ?, 0, 1, ?, 'x')",
+                (job_id, job_id, status),
+            )
+        db.executemany(  # 1 waits for a decision, 2 was restored after reports; 3 never
+            "INSERT INTO reviews VALUES (?, -100, ?, 'reports')", [(1, 10), (2, 11)]
+        )
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    store = await Store.open(tmp_path / "v4.db")
+    posts = [await store.get_post(post_id) for post_id in (1, 2, 3)]
+    dated = {post.id: post.hidden_at for post in posts if post is not None}
+    assert dated[1] is not None and dated[2] is not None and dated[3] is None
+    assert await store.hidden_before(before) == []  # not due at once after the upgrade
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert [post.id for post in await store.hidden_before(later)] == [1]
+    await store.close()
