@@ -41,7 +41,7 @@ async def test_a_post_telegram_carried_out_is_never_posted_again_by_itself(
     bot = await start_bot(composer)
     ann = tg.user(42, "Ann")
     await _unconfirmed_post(tg, bot, ann, lost)
-    assert popups(tg) == [EN["post_unknown_popup"]]
+    await bot.until(lambda: popups(tg) == [EN["post_unknown_popup"]], "the popup, once")
     await composer.alive_asked(composer.alive_checks + 3)  # retry rounds went by
     assert len(_channel_posts(tg)) == 1 and len(tg.calls_to("sendVideo")) == 1
     assert bot.db("SELECT status, channel_message_id FROM posts") == [("unknown", None)]
