@@ -20,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -29,7 +30,7 @@ from tests.fakes.telegram_server import FakeTelegram
 from tests.support.harness import BotProcess, results
 from tests.support.paths import EXAMPLE_PHOTO
 
-GPU_COMPOSE_S = 1.5  # issue 7's target for photo -> three tracks on one GPU
+GPU_COMPOSE_S = 1.5  # the target for photo -> three tracks on one GPU
 
 
 def main() -> None:
@@ -39,7 +40,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=5)
     args = parser.parse_args()
     photo = EXAMPLE_PHOTO.read_bytes()
-    rows = []
+    rows: list[tuple[float, float, float, float]] = []
     with tempfile.TemporaryDirectory(prefix="immu-overhead-") as tmp:
         models = write_tiny_models(Path(tmp) / "models")
         tg = FakeTelegram().start()
@@ -54,7 +55,7 @@ def main() -> None:
             person = tg.user(20_000 + i, f"P{i}")
             sent = time.monotonic()
             tg.send_photo(person, photo)
-            tg.wait_for(lambda p=person: results(tg, p["id"]), 300, "delivered")
+            tg.wait_for(partial(results, tg, person["id"]), 300, "delivered")
             calls = [
                 c for c in tg.calls if c.params.get("chat_id") in (person["id"], str(person["id"]))
             ]

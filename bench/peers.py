@@ -79,7 +79,7 @@ def musicgen(size: dict[str, Any], device: str, dtype: torch.dtype) -> Any:
             vocab_size=2048, num_codebooks=4, max_position_embeddings=2048, **size["decoder"]
         ).to_dict(),
     )  # fmt: skip
-    model = MusicgenForConditionalGeneration(config).to(device, dtype).eval()
+    model = MusicgenForConditionalGeneration(config).to(device, dtype).eval()  # type: ignore[arg-type]
     model.generation_config.decoder_start_token_id = 2048
     model.generation_config.pad_token_id = 2048
     return model

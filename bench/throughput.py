@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import statistics
 import sys
 import tempfile
@@ -69,7 +70,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="immu-throughput-") as tmp:
         env = write_full_size_models(Path(tmp)) if args.full_size else write_tiny_models(Path(tmp))
-        ray.init(num_cpus=4, num_gpus=2 * gpus, include_dashboard=False, logging_level="ERROR")
+        ray.init(
+            num_cpus=4, num_gpus=2 * gpus, include_dashboard=False, logging_level=logging.ERROR
+        )
         rows = []
         for workers in args.workers:
             for batch in sorted({1, args.batch_jobs}):

@@ -107,7 +107,9 @@ def test_image_to_audio_inverts_with_the_phase_setting(tmp_path: Path) -> None:
 
     t = np.arange(44_100 * 5) / 44_100
     png = tmp_path / "chord.png"
-    image_from_audio(sum(np.sin(2 * np.pi * f * t) for f in (220.0, 330.0)) / 3).save(png)
+    image_from_audio(
+        np.stack([np.sin(2 * np.pi * f * t) for f in (220.0, 330.0)]).sum(axis=0) / 3
+    ).save(png)
     heard = {}
     for phase in ("pghi", "griffin-lim"):
         out = tmp_path / f"{phase}.wav"

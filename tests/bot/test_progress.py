@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from bot.texts import CATALOGUE
@@ -24,6 +25,10 @@ def _edits(tg: FakeTelegram, chat_id: int) -> list[str]:
     return [str(c.params["text"]) for c in tg.calls_to("editMessageText", chat_id=chat_id)]
 
 
+def _edited(tg: FakeTelegram, chat_id: int, text: str) -> bool:
+    return text in _edits(tg, chat_id)
+
+
 async def _walk(bot: RunningBot, composer: FakeComposer, user: dict[str, Any], lang: str) -> None:
     """Send a photo and stop the job at each stage until its text is on the screen."""
     tg, texts = bot.tg, CATALOGUE[lang]
@@ -33,7 +38,7 @@ async def _walk(bot: RunningBot, composer: FakeComposer, user: dict[str, Any], l
     for gate, key in gates:
         await gate.reached()
         shown = texts[key].format(step=2, total=3)
-        await bot.until(lambda s=shown: s in _edits(tg, user["id"]), f"{lang}: {shown}")
+        await bot.until(partial(_edited, tg, user["id"], shown), f"{lang}: {shown}")
         gate.release()
     await bot.result_for(user["id"])
     await bot.until(lambda: texts["delivered"] in _edits(tg, user["id"]), f"{lang}: done")

@@ -189,8 +189,7 @@ async def test_a_redirect_loop_names_no_token(server) -> None:
 async def test_an_answer_trickling_in_ends_at_the_deadline(server) -> None:
     """Each byte comes within the read timeout; the whole call gets connect + write + read."""
     url, _, _ = server
-    timeouts = {"connect_timeout": 0.2, "write_timeout": 0.2, "read_timeout": 0.5}
-    async with AiohttpRequest(**timeouts) as request:
+    async with AiohttpRequest(connect_timeout=0.2, write_timeout=0.2, read_timeout=0.5) as request:
         with pytest.raises(TimedOut, match=r"deadline of 0\.9 s") as caught:
             await request.post(f"{url}/bot{TOKEN}/trickle")
     assert not isinstance(caught.value, NotSent)

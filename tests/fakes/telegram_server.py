@@ -397,9 +397,16 @@ class FakeTelegram:
                 Fault(status, "Bad Gateway", None, times, match, after=True)
             )
 
-    def chaos(self, seed: int, **rates: float) -> Chaos:
+    def chaos(
+        self,
+        seed: int,
+        rate_limited: float = Chaos.rate_limited,
+        bad_gateway: float = Chaos.bad_gateway,
+        late_upload: float = Chaos.late_upload,
+        late_s: float = Chaos.late_s,
+    ) -> Chaos:
         """From now on, answer calls with Telegram's everyday faults at random."""
-        self._chaos = Chaos(seed, **rates)
+        self._chaos = Chaos(seed, rate_limited, bad_gateway, late_upload, late_s)
         return self._chaos
 
     def break_answers(self, method: str, times: int = 1) -> None:
