@@ -10,11 +10,13 @@ import pytest
 
 from tests.support.paths import ROOT
 
-# immu/ is the top (the command); nothing below it may import it
+# immu/ is the top (the command); nothing below it may import it; and what ships imports
+# neither tests/ (the fakes included) nor bench/
 FORBIDDEN = {
-    "pipeline": {"bot", "storage", "immu"},
-    "storage": {"bot", "pipeline", "immu"},
-    "bot": {"immu"},
+    "pipeline": {"bot", "storage", "immu", "tests", "bench"},
+    "storage": {"bot", "pipeline", "immu", "tests", "bench"},
+    "bot": {"immu", "tests", "bench"},
+    "immu": {"tests", "bench"},
 }
 
 
@@ -63,7 +65,7 @@ def _module(path: Path) -> str:
 
 def _imports(path: Path) -> list[tuple[str, list[str]]]:
     """Every import in a file, lazy and TYPE_CHECKING ones too: (module, names)."""
-    found = []
+    found: list[tuple[str, list[str]]] = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found += [(alias.name, []) for alias in node.names]
@@ -129,3 +131,26 @@ def test_the_layout_rules_catch_what_they_promise(tmp_path: Path) -> None:
     circle.write_text("from bot.telegram import chat\nfrom bot import _secret\nimport bot.jobs\n")
     assert ("bot", ["_secret"]) in _imports(circle)
     assert ("bot.jobs", []) in _imports(circle)
+
+
+def test_helpers_and_benchmarks_need_no_pytest_and_no_conftest_is_imported() -> None:
+    """Fixtures live in conftest files, which pytest alone loads; the plain helpers
+    (tests/support), the fakes and bench/ import no pytest, and bench/ takes from tests/
+    only those, so the benchmarks run after their own install (.ci/run starts each)."""
+    for path in [*(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").rglob("*.py")]:
+        for module, names in _imports(path):
+            targets = [module, *(f"{module}.{n}" for n in names)]
+            assert not any(t.endswith("conftest") for t in targets), f"{path} imports {module}"
+    helpers = [
+        *(ROOT / "tests" / "support").rglob("*.py"),
+        *(ROOT / "tests" / "fakes").rglob("*.py"),
+    ]
+    for path in [p for p in helpers if not p.name.startswith("test_")]:
+        assert all(m.split(".")[0] != "pytest" for m, _ in _imports(path)), path
+    for path in (ROOT / "bench").rglob("*.py"):
+        for module, _ in _imports(path):
+            parts = module.split(".")
+            assert parts[0] != "pytest", path
+            assert parts[0] != "tests" or parts[1:2] in (["support"], ["fakes"]), (
+                f"{path} imports {module}"
+            )

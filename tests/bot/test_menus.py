@@ -4,9 +4,9 @@ and HTML as the one default parse mode, with plain text sent as plain."""
 from __future__ import annotations
 
 from bot.texts import CATALOGUE
-from tests.bot.conftest import StartBot
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import FakeTelegram
+from tests.support.inprocess import StartBot
 
 ADMIN = 7
 
