@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.chat import uid
+from bot.pseudonym import uid
 from bot.texts import CATALOGUE
 from pipeline import Stage
 from tests.fakes.composer import FakeComposer
