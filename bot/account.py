@@ -8,12 +8,12 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from bot import keyboards
-from bot.chat import Answer, Chat, Person
 from bot.feed import Feed
 from bot.jobs import Jobs
 from bot.settings import Settings
-from bot.texts import LANGUAGES, plain, text
+from bot.telegram import keyboards
+from bot.telegram.chat import Answer, Chat, Person
+from bot.telegram.texts import LANGUAGES, plain, text
 from storage import PostStatus, Store
 
 PROFILE_POSTS = 30

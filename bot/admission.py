@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from bot.settings import Settings
-from bot.texts import text
+from bot.telegram.texts import text
 from storage import Store
 
 DAY = timedelta(days=1)

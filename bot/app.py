@@ -31,7 +31,6 @@ from telegram.ext import (
 from bot import metrics
 from bot.account import Account
 from bot.admission import Admission
-from bot.chat import Chat
 from bot.feed import Feed
 from bot.files import FileStore
 from bot.handlers import operators, people
@@ -40,7 +39,6 @@ from bot.housekeeping import Housekeeping
 from bot.intake import Intake
 from bot.jobs import Jobs
 from bot.likes import Likes, normalised
-from bot.menus import set_command_menus
 from bot.moderation import Moderation
 from bot.posting import Posting
 from bot.pseudonym import Pseudonyms, install
@@ -48,8 +46,10 @@ from bot.publisher import Publisher
 from bot.remixes import Remixes
 from bot.review import Review
 from bot.settings import Settings
-from bot.transport import AiohttpRequest, proxy_from_env
-from bot.updates import receive_updates, webhook_problem
+from bot.telegram.chat import Chat
+from bot.telegram.menus import set_command_menus
+from bot.telegram.transport import AiohttpRequest, proxy_from_env
+from bot.telegram.updates import receive_updates, webhook_problem
 from bot.web import WebServer
 from pipeline import Composer
 from pipeline.ray_cluster import RayClusterError
@@ -86,7 +86,7 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
-        .request(http[0])  # see bot/transport.py: httpx made a burst wait
+        .request(http[0])  # see bot/telegram/transport.py: httpx made a burst wait
         .get_updates_request(http[1])
         # waits out 429 retry_after for us, and keeps to IMMU_SEND_RATE messages a second
         .rate_limiter(AIORateLimiter(overall_max_rate=settings.send_rate, max_retries=3))

@@ -25,12 +25,12 @@ from telegram.constants import MessageLimit
 from telegram.error import BadRequest, TelegramError
 from telegram.helpers import create_deep_linked_url
 
-from bot import keyboards
-from bot.chat import chat_ref
 from bot.files import FileStore
 from bot.public_text import PublicText
 from bot.settings import Settings
-from bot.texts import LANGUAGES, language_of, plain, text
+from bot.telegram import keyboards
+from bot.telegram.chat import chat_ref
+from bot.telegram.texts import LANGUAGES, language_of, plain, text
 from pipeline.model_text import unlinked
 from storage import Job, TrackRow, User
 

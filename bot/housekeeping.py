@@ -16,8 +16,8 @@ from bot.files import FileStore
 from bot.jobs import Jobs
 from bot.publisher import Publisher
 from bot.settings import Settings
-from bot.texts import plain, text
-from bot.transport import NotSent
+from bot.telegram.texts import plain, text
+from bot.telegram.transport import NotSent
 from storage import PostView, Store
 
 log = logging.getLogger(__name__)

@@ -14,13 +14,13 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.admission import Admission, Refused
-from bot.chat import Answer, Chat, Person
 from bot.files import FileStore
 from bot.jobs import Jobs
 from bot.moderation import ScreeningFailed
 from bot.pseudonym import uid
 from bot.settings import Settings
-from bot.texts import text
+from bot.telegram.chat import Answer, Chat, Person
+from bot.telegram.texts import text
 from pipeline import PhotoError
 from pipeline.photo import clean_photo
 from storage import PostStatus, Store

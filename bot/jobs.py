@@ -16,15 +16,16 @@ from typing import Any
 from telegram import Bot, InputFile
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot import keyboards, metrics
-from bot.chat import Answer, Chat, Person
+from bot import metrics
 from bot.files import FileStore
-from bot.progress import ProgressMessage
 from bot.pseudonym import uid
 from bot.publisher import Publisher
 from bot.settings import Settings
-from bot.texts import plain, text
-from bot.transport import NotSent
+from bot.telegram import keyboards
+from bot.telegram.chat import Answer, Chat, Person
+from bot.telegram.progress import ProgressMessage
+from bot.telegram.texts import plain, text
+from bot.telegram.transport import NotSent
 from pipeline import ComposeOptions, Composer, ComposeRequest, Composition, PhotoError
 from storage import (
     FINISHED,

@@ -16,14 +16,14 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.chat import Answer, Chat, Person
 from bot.feed import Feed, Removal
 from bot.pseudonym import uid
 from bot.publisher import Publisher
 from bot.remixes import Remixes
 from bot.review import Review
 from bot.settings import Settings
-from bot.texts import text
+from bot.telegram.chat import Answer, Chat, Person
+from bot.telegram.texts import text
 from storage import HELD, PostStatus, Store
 
 if TYPE_CHECKING:

@@ -13,14 +13,14 @@ from contextlib import AsyncExitStack
 
 from telegram import Message, MessageOriginChannel
 
-from bot.chat import Answer, Chat, Person
 from bot.feed import Feed, Removal
 from bot.files import FileStore
 from bot.pseudonym import uid
 from bot.publisher import Publisher
 from bot.remixes import Remixes
 from bot.review import Review
-from bot.texts import text
+from bot.telegram.chat import Answer, Chat, Person
+from bot.telegram.texts import text
 from storage import HELD, JobStatus, PostStatus, Store
 
 log = logging.getLogger(__name__)

@@ -23,12 +23,12 @@ import weakref
 from telegram import Message
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter
 
-from bot import keyboards
-from bot.chat import Chat
 from bot.feed import Feed, Prepared
 from bot.pseudonym import uid
-from bot.texts import text
-from bot.transport import NotSent
+from bot.telegram import keyboards
+from bot.telegram.chat import Chat
+from bot.telegram.texts import text
+from bot.telegram.transport import NotSent
 from storage import Post, PostStatus, Store
 
 log = logging.getLogger(__name__)

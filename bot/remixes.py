@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-from bot.chat import Chat
 from bot.feed import Feed, Removal
 from bot.files import FileStore
 from bot.pseudonym import uid
 from bot.publisher import Publisher
-from bot.texts import text
+from bot.telegram.chat import Chat
+from bot.telegram.texts import text
 from storage import PostStatus, Store
 
 log = logging.getLogger(__name__)

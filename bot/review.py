@@ -23,14 +23,14 @@ from enum import StrEnum
 from telegram import Bot
 from telegram.error import TelegramError
 
-from bot import keyboards
-from bot.chat import Answer, Chat, Person, chat_ref
 from bot.feed import Feed, Removal
 from bot.pseudonym import uid
 from bot.publisher import Publisher
 from bot.remixes import Remixes
 from bot.settings import Settings
-from bot.texts import language_of, plain, text
+from bot.telegram import keyboards
+from bot.telegram.chat import Answer, Chat, Person, chat_ref
+from bot.telegram.texts import language_of, plain, text
 from storage import HELD, Post, PostStatus, Store
 
 log = logging.getLogger(__name__)

@@ -14,13 +14,13 @@ from telegram import Update
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.account import Account
-from bot.chat import Answer, Chat, Person
 from bot.intake import Intake
 from bot.jobs import Jobs
 from bot.likes import Likes
 from bot.moderation import Moderation
 from bot.posting import Posting
 from bot.review import Review
+from bot.telegram.chat import Answer, Chat, Person
 
 SERVICES = "services"  # the bot_data key, used only here
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
-from bot import keyboards
-from bot.chat import chat_ref
 from bot.handlers.context import Context, matched_ids, person, popup, reply
 from bot.handlers.people import stale_button
 from bot.review import Decision
 from bot.settings import Settings
+from bot.telegram import keyboards
+from bot.telegram.chat import chat_ref
 
 
 def register(app: Application, settings: Settings) -> None:  # type: ignore[type-arg]

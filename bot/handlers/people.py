@@ -17,10 +17,10 @@ from telegram.ext import (
     filters,
 )
 
-from bot import keyboards
-from bot.chat import Answer
 from bot.handlers.context import Context, matched_ids, person, popup, reply
-from bot.texts import language_of, text
+from bot.telegram import keyboards
+from bot.telegram.chat import Answer
+from bot.telegram.texts import language_of, text
 
 IMAGE_EXTENSIONS = (
     ".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".gif", ".bmp", ".tif", ".tiff",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.texts import CATALOGUE, text
+from bot.telegram.texts import CATALOGUE, text
 from pipeline import Stage
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import FakeTelegram

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.texts import CATALOGUE
+from bot.telegram.texts import CATALOGUE
 from tests.bot.test_feed import _digests_or_none, _end_digest_period, _post
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram, _shown_length

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.texts import CATALOGUE
+from bot.telegram.texts import CATALOGUE
 from pipeline import Stage
 from storage import Store
 from tests.fakes.composer import FakeComposer

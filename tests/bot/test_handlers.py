@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from bot.texts import CATALOGUE
+from bot.telegram.texts import CATALOGUE
 from pipeline import Stage
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import FakeTelegram

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.pseudonym import uid
-from bot.texts import CATALOGUE
+from bot.telegram.texts import CATALOGUE
 from pipeline import Stage
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram

@@ -8,7 +8,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from bot.texts import CATALOGUE
+from bot.telegram.texts import CATALOGUE
 from pipeline import Stage
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram

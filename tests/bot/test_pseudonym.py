@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.texts import CATALOGUE
+from bot.telegram.texts import CATALOGUE
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
 from tests.support.harness import popups
 from tests.support.inprocess import RunningBot, StartBot, job_of
@@ -47,7 +47,7 @@ async def test_logs_and_reports_name_people_by_a_keyed_hash_that_survives_a_rest
     assert await _popup(bot, 1) == EN["posted"]
     (post,) = await bot.until(lambda: tg.chat_messages(CHANNEL_ID), "posted")
     tg.tap(reader, post, "report:1")
-    assert await _popup(bot, 2) == EN["reported"]
+    assert await _popup(bot, 2) == EN["report_kept"]  # no operators: kept, not acted on
 
     key_file = bot.data_dir / KEY
     assert key_file.stat().st_mode & 0o777 == 0o600  # only the bot's user may read it

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.texts import CATALOGUE, text
+from bot.telegram.texts import CATALOGUE, text
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
 from tests.support.harness import answers, popups

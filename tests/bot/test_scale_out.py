@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.texts import CATALOGUE
+from bot.telegram.texts import CATALOGUE
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import FakeTelegram
 from tests.support.harness import texts_to

@@ -9,7 +9,7 @@ import io
 
 from PIL import Image
 
-from bot.texts import CATALOGUE
+from bot.telegram.texts import CATALOGUE
 from pipeline import LocalComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
 from tests.support.harness import answers, popups, replies

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.texts import CATALOGUE
+from bot.telegram.texts import CATALOGUE
 from pipeline import Stage
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram

@@ -2,7 +2,7 @@
 
 Each entry: (file name, bytes, MIME type a client would send, what the bot should say
 when the file arrives as a photo, and what it should say when it arrives as a file).
-``ok`` means accepted ("queued"); other values are keys of ``bot.texts``.
+``ok`` means accepted ("queued"); other values are keys of ``bot.telegram.texts``.
 """
 
 from __future__ import annotations

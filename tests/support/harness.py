@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.texts import CATALOGUE
+from bot.telegram.texts import CATALOGUE
 from tests.fakes.telegram_server import FakeTelegram
 from tests.support.paths import ROOT
 

@@ -11,7 +11,7 @@ import re
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.texts import plain
+from bot.telegram.texts import plain
 
 ID = r"([0-9]{1,12})"  # row ids: ASCII digits only ('²'.isdigit() is True), bounded
 

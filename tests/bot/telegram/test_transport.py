@@ -1,4 +1,4 @@
-"""The bot's HTTP to the Bot API (bot/transport.py): what PTB expects of a ``BaseRequest``.
+"""The bot's HTTP to the Bot API (bot/telegram/transport.py): what PTB expects of a ``BaseRequest``.
 
 Everything else in tests/bot runs through it against the fake Bot API; these are the
 failures PTB must be told apart, since the bot decides from them whether to try again.
@@ -23,7 +23,13 @@ from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter  # what PTB builds per call
 
 from bot.app import run_bot
-from bot.transport import AiohttpRequest, ConnectTimedOut, NotSent, PoolTimedOut, proxy_from_env
+from bot.telegram.transport import (
+    AiohttpRequest,
+    ConnectTimedOut,
+    NotSent,
+    PoolTimedOut,
+    proxy_from_env,
+)
 from storage import backup
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.telegram_server import FakeTelegram

@@ -7,8 +7,8 @@ import string
 
 import pytest
 
-from bot import keyboards
-from bot.texts import CATALOGUE, EN, KO, plain, text
+from bot.telegram import keyboards
+from bot.telegram.texts import CATALOGUE, EN, KO, plain, text
 
 
 def test_korean_has_every_english_text_with_the_same_placeholders() -> None:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot import keyboards
+from bot.telegram import keyboards
 
 
 @pytest.mark.parametrize(

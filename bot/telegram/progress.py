@@ -9,7 +9,7 @@ import logging
 from telegram import Bot
 from telegram.error import BadRequest, TelegramError
 
-from bot.texts import text
+from bot.telegram.texts import text
 from pipeline import Progress, Stage
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@ and HTML as the one default parse mode, with plain text sent as plain."""
 
 from __future__ import annotations
 
-from bot.texts import CATALOGUE
+from bot.telegram.texts import CATALOGUE
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import FakeTelegram
 from tests.support.inprocess import StartBot

@@ -12,9 +12,9 @@ import logging
 from telegram import Bot, BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from telegram.error import TelegramError
 
-from bot.chat import chat_ref
 from bot.settings import Settings
-from bot.texts import LANGUAGES, plain
+from bot.telegram.chat import chat_ref
+from bot.telegram.texts import LANGUAGES, plain
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from telegram import Bot, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
 
 from bot.pseudonym import uid
-from bot.texts import language_of, text
-from bot.transport import NotSent
+from bot.telegram.texts import language_of, text
+from bot.telegram.transport import NotSent
 from storage import Job, Store
 
 log = logging.getLogger(__name__)
