@@ -53,7 +53,7 @@ from bot.telegram.updates import receive_updates, webhook_problem
 from bot.web import WebServer
 from pipeline import Composer
 from pipeline.ray_cluster import RayClusterError
-from storage import Store, StoreError
+from storage import Store, StoreError, refuse_newer
 
 log = logging.getLogger(__name__)
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # links in our texts are to posts, not news
@@ -133,6 +133,7 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
     """Start everything, run until ``stop`` is set, then shut down cleanly."""
     app = build_application(settings)
     try:
+        refuse_newer(settings.db_path)  # a newer IMMU's folder: nothing is written there
         files = FileStore(settings.data_dir)
         install(Pseudonyms.of_install(settings.data_dir))  # before anything logs a person
         store = await Store.open(settings.db_path)

@@ -1,4 +1,10 @@
-"""Where the bot keeps photos and tracks on disk (the store keeps the paths)."""
+"""Where the bot keeps photos and tracks on disk (the store keeps the paths).
+
+Paths given out and taken in are relative to the data folder (``photos/…``,
+``jobs/<id>/…``), so the store and its files move together: a backup restores on another
+host or under another ``IMMU_DATA_DIR``. An absolute path (a row older than that, whose
+folder has moved since) is read as it is.
+"""
 
 from __future__ import annotations
 
@@ -16,19 +22,22 @@ class FileStore:
             (self.root / folder).mkdir(parents=True, exist_ok=True)
 
     def save_photo(self, data: bytes) -> str:
-        return self._write(self.root / "photos" / f"{secrets.token_hex(8)}.jpg", data)
+        return self._write(Path("photos") / f"{secrets.token_hex(8)}.jpg", data)
 
     def save_job_file(self, job_id: int, name: str, data: bytes) -> str:
-        folder = self.root / "jobs" / str(job_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        return self._write(folder / name, data)
+        (self.root / "jobs" / str(job_id)).mkdir(parents=True, exist_ok=True)
+        return self._write(Path("jobs") / str(job_id) / name, data)
 
-    def read(self, path: str) -> bytes:
-        return Path(path).read_bytes()
+    def path(self, stored: str) -> Path:
+        """The file on disk for a path as the store keeps it."""
+        return self.root / stored  # an absolute one stays as it is
+
+    def read(self, stored: str) -> bytes:
+        return self.path(stored).read_bytes()
 
     def remove(self, paths: list[str]) -> None:
-        for path in paths:
-            target = Path(path)
+        for stored in paths:
+            target = self.path(stored)
             if self.root in target.resolve().parents:  # never outside the data dir
                 target.unlink(missing_ok=True)
                 parent = target.parent
@@ -47,8 +56,8 @@ class FileStore:
                 path.unlink(missing_ok=True)
             folder.rmdir()
 
-    @staticmethod
-    def _write(path: Path, data: bytes) -> str:
+    def _write(self, relative: Path, data: bytes) -> str:
+        path = self.root / relative
         tmp = path.with_name(path.name + ".tmp")
         try:
             tmp.write_bytes(data)
@@ -56,4 +65,4 @@ class FileStore:
         except OSError:
             tmp.unlink(missing_ok=True)
             raise
-        return str(path)
+        return relative.as_posix()

@@ -52,11 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         from pipeline.errors import PhotoError, PipelineError
-        from storage import StoreError
+        from storage import StoreError, StoreTooNew
 
         if isinstance(exc, StoreError):
             print(f"immu: {exc}", file=sys.stderr)
-            return EXIT_FAILED
+            return EXIT_BAD_INPUT if isinstance(exc, StoreTooNew) else EXIT_FAILED
         if isinstance(exc, PhotoError):
             print(f"immu: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="immu", description="IMMU: a photo in, music out.")
+    parser.add_argument("--version", action="version", version=f"immu {_version()}")
     sub = parser.add_subparsers(metavar="COMMAND")
 
     p = sub.add_parser("compose", help="turn a photo into three MP3 tracks")
@@ -108,14 +109,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=_worker, models=False)  # the actors load the models, not this process
 
-    p = sub.add_parser("backup", help="online, consistent copy of the store")
-    p.add_argument("path", type=Path)
+    p = sub.add_parser("backup", help="one archive of the store and its files, while the bot runs")
+    p.add_argument("path", type=Path, help="the archive to write (a .tar)")
     p.set_defaults(run=_backup)
 
-    p = sub.add_parser("restore", help="put a backup in place (stop the bot first)")
-    p.add_argument("path", type=Path)
+    p = sub.add_parser(
+        "restore", help="put a backup in place as IMMU_DATA_DIR (stop the bot first)"
+    )
+    p.add_argument("path", type=Path, help="an archive of immu backup")
+    p.add_argument(
+        "--force", action="store_true", help="replace the store and files of a non-empty folder"
+    )
     p.set_defaults(run=_restore)
     return parser
+
+
+def _version() -> str:
+    """The installed package's version: pyproject.toml's, as pip recorded it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("immu")
+    except PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
 
 
 def _read_input(path: Path) -> bytes:
@@ -350,14 +366,25 @@ def _worker(args: argparse.Namespace, settings: object) -> int:
 def _backup(args: argparse.Namespace, settings: object) -> int:
     import asyncio
 
+    from bot.pseudonym import KEY_FILE
     from bot.settings import Settings
-    from storage import backup
+    from storage import write_archive
 
     assert isinstance(settings, Settings)
     if not settings.db_path.exists():
         raise CliError(f"no store at {settings.db_path} (IMMU_DATA_DIR)")
-    asyncio.run(backup(settings.db_path, args.path))
-    print(f"backed up {settings.db_path} to {args.path}")
+    # the pseudonym key too: without it a restored install names everyone anew
+    done = asyncio.run(write_archive(settings.data_dir, args.path, keep=[KEY_FILE]))
+    if done.missing:  # a /forget between the snapshot and the copy: rows without files
+        print(f"immu: {len(done.missing)} files were deleted while backing up", file=sys.stderr)
+    if done.outside:  # rows from before relative paths, whose folder has moved
+        print(
+            f"immu: {len(done.outside)} files outside {settings.data_dir} are not in the"
+            f" backup, e.g. {done.outside[0]}",
+            file=sys.stderr,
+        )
+    size_mb = done.size / 1_000_000
+    print(f"backed up the store and {done.files} files to {args.path} ({size_mb:.1f} MB)")
     return 0
 
 
@@ -365,13 +392,13 @@ def _restore(args: argparse.Namespace, settings: object) -> int:
     import asyncio
 
     from bot.settings import Settings
-    from storage import restore
+    from storage import restore_archive
 
     assert isinstance(settings, Settings)
     if not args.path.is_file():
         raise CliError(f"{args.path} is not a backup file")
-    asyncio.run(restore(args.path, settings.db_path))
-    print(f"restored {args.path} to {settings.db_path}")
+    files = asyncio.run(restore_archive(args.path, settings.data_dir, force=args.force))
+    print(f"restored the store and {files} files from {args.path} to {settings.data_dir}")
     return 0
 
 

@@ -1,6 +1,6 @@
 """IMMU's store: SQLite through aiosqlite. Imports neither ``bot`` nor ``pipeline``."""
 
-from storage.backup import backup, restore
+from storage.backup import Archived, backup, restore, restore_archive, write_archive
 from storage.rows import (
     ACTIVE,
     FINISHED,
@@ -16,13 +16,14 @@ from storage.rows import (
     TrackRow,
     User,
 )
-from storage.store import Store, StoreError
+from storage.store import Store, StoreError, StoreTooNew, refuse_newer
 
 __all__ = [
     "ACTIVE",
     "FINISHED",
     "HELD",
     "UNFINISHED",
+    "Archived",
     "Job",
     "JobStatus",
     "Post",
@@ -31,9 +32,13 @@ __all__ = [
     "ReportSummary",
     "Store",
     "StoreError",
+    "StoreTooNew",
     "StoredBrief",
     "TrackRow",
     "User",
     "backup",
+    "refuse_newer",
     "restore",
+    "restore_archive",
+    "write_archive",
 ]

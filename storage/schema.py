@@ -175,3 +175,20 @@ MIGRATIONS.append(
      WHERE id IN (SELECT post_id FROM reviews WHERE reason = 'reports');
     """
 )
+
+# 6: file paths relative to the data folder, so that a backup restores on another host or
+# under another IMMU_DATA_DIR. Paths under the store's own folder lose that prefix; others
+# (a folder moved by hand before) stay as they were and are read as before. The store
+# supplies immu_data_dir(): its folder, resolved, with a trailing separator.
+MIGRATIONS.append(
+    """
+    UPDATE jobs SET photo_path = substr(photo_path, length(immu_data_dir()) + 1)
+     WHERE substr(photo_path, 1, length(immu_data_dir())) = immu_data_dir();
+    UPDATE jobs SET cover_path = substr(cover_path, length(immu_data_dir()) + 1)
+     WHERE substr(cover_path, 1, length(immu_data_dir())) = immu_data_dir();
+    UPDATE tracks SET mp3_path = substr(mp3_path, length(immu_data_dir()) + 1)
+     WHERE substr(mp3_path, 1, length(immu_data_dir())) = immu_data_dir();
+    UPDATE tracks SET png_path = substr(png_path, length(immu_data_dir()) + 1)
+     WHERE substr(png_path, 1, length(immu_data_dir())) = immu_data_dir();
+    """
+)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -43,6 +44,36 @@ class StoreError(Exception):
     """The store could not do what was asked; the message says why."""
 
 
+class StoreTooNew(StoreError):
+    """The store was upgraded by a newer IMMU: refused, and never opened for writing."""
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+USER_VERSION_AT = 60  # PRAGMA user_version: 4 bytes, big-endian, in the file's header
+
+
+def refuse_newer(path: Path) -> None:
+    """Refuse a store newer than this code from its header alone: no SQLite connection,
+    which would leave -wal and -shm files, before the operator runs the right version."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(USER_VERSION_AT + 4)
+    except OSError:  # missing (a new install) or unreadable: ``open`` says which
+        return
+    if len(header) < USER_VERSION_AT + 4 or not header.startswith(SQLITE_HEADER):
+        return  # not SQLite: ``open`` says so
+    version = int.from_bytes(header[USER_VERSION_AT:], "big")
+    if version > len(MIGRATIONS):
+        raise StoreTooNew(_too_new(path, version))
+
+
+def _too_new(path: Path, version: int) -> str:
+    return (
+        f"the store {path} is version {version}, written by a newer IMMU (this one knows"
+        f" versions up to {len(MIGRATIONS)}): run that IMMU, or restore a backup this one made"
+    )
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -55,14 +86,20 @@ def _in(values: Sequence[str]) -> str:
 class Store:
     """Async access to the SQLite store. Open with ``await Store.open(path)``."""
 
-    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, db: aiosqlite.Connection, path: Path, data_dir: Path | None = None) -> None:
         self._db = db
         self.path = path
+        # the folder the stored file paths are relative to: where the store lies
+        self.data_dir = data_dir if data_dir is not None else path.parent
         # one connection: a statement of another task must never land inside a transaction
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path) -> Store:
+    async def open(cls, path: Path, data_dir: Path | None = None) -> Store:
+        """Open (and upgrade) the store at ``path``. ``data_dir``: the folder its files
+        lie under, when that is not the store's own (a backup's snapshot being upgraded).
+        A store of a newer IMMU is refused before SQLite opens it (``StoreTooNew``)."""
+        refuse_newer(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             db = await aiosqlite.connect(path, isolation_level=None)
@@ -74,8 +111,11 @@ class Store:
             await db.execute("PRAGMA foreign_keys=ON")
             await db.execute("PRAGMA busy_timeout=5000")
             await db.execute("PRAGMA synchronous=NORMAL")
-            store = cls(db, path)
+            store = cls(db, path, data_dir)
             await store._migrate()
+        except StoreTooNew:
+            await db.close()
+            raise
         except (sqlite3.Error, StoreError) as exc:
             await db.close()
             raise StoreError(f"cannot use the store at {path}: {exc}") from exc
@@ -86,8 +126,15 @@ class Store:
 
     async def _migrate(self) -> None:
         (version,) = await self._one("PRAGMA user_version")
-        if version >= len(MIGRATIONS):
+        if version > len(MIGRATIONS):  # the header said otherwise: a WAL not yet folded in
+            raise StoreTooNew(_too_new(self.path, version))
+        if version == len(MIGRATIONS):
             return
+        if version > 0:  # a store with rows: keep it as it was, for a way back
+            await self._copy_before(version + 1)
+        # migration 6 makes file paths relative to this folder
+        prefix = str(self.data_dir.resolve()) + os.sep
+        await self._db.create_function("immu_data_dir", 0, lambda: prefix, deterministic=True)
         # a migration may rebuild a table: dropping the old one must not cascade
         await self._db.execute("PRAGMA foreign_keys=OFF")
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
@@ -99,6 +146,25 @@ class Store:
         if broken:
             raise StoreError(f"migration left {len(broken)} rows without their parent")
         await self._db.execute("PRAGMA foreign_keys=ON")
+
+    async def _copy_before(self, number: int) -> None:
+        """``immu.db.before-vN`` beside the store: the store as it was before migration N
+        (the first this start applies), consistent (SQLite's backup API), so an operator
+        can go back to the IMMU that wrote it. No copy, no upgrade."""
+        copy = self.path.with_name(f"{self.path.name}.before-v{number}")
+        tmp = copy.with_name(copy.name + ".partial")
+        try:
+            tmp.unlink(missing_ok=True)
+            async with aiosqlite.connect(tmp) as target:
+                await self._db.backup(target)
+            tmp.replace(copy)
+        except (OSError, sqlite3.Error) as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(
+                f"cannot copy the store to {copy} before upgrading it to version {number}"
+                f" (free some disk space?); the store is unchanged: {exc}"
+            ) from exc
+        log.info("store copied before upgrade version=%d copy=%s", number, copy)
 
     # --- the five ways to talk to SQLite; each maps its errors to StoreError ---
 
@@ -640,6 +706,16 @@ class Store:
             await db.execute(f"DELETE FROM jobs AS j WHERE {where}", (cutoff,))
             return await _unreferenced(db, paths)
 
+    async def file_paths(self) -> list[str]:
+        """Every file the store refers to (photos, covers, tracks), as stored: what a
+        backup must hold beside the store."""
+        rows = await self._all(
+            """SELECT photo_path AS path FROM jobs
+               UNION SELECT cover_path FROM jobs WHERE cover_path IS NOT NULL
+               UNION SELECT mp3_path FROM tracks UNION SELECT png_path FROM tracks ORDER BY path"""
+        )
+        return [str(row["path"]) for row in rows]
+
     async def get_meta(self, key: str) -> str | None:
         row = await self._one("SELECT value FROM meta WHERE key = ?", (key,))
         return str(row["value"]) if row else None
@@ -661,6 +737,8 @@ class Store:
 
 
 async def _files_of(db: aiosqlite.Connection, where: str, params: tuple[Any, ...]) -> list[str]:
+    """The files of the jobs ``where`` picks, as stored: relative to the data folder (the
+    bot's ``FileStore`` resolves them), compared as strings with other jobs' paths."""
     async with db.execute(
         f"""SELECT t.mp3_path AS path FROM tracks t JOIN jobs j ON j.id = t.job_id WHERE {where}
             UNION SELECT t.png_path FROM tracks t JOIN jobs j ON j.id = t.job_id WHERE {where}

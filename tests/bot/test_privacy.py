@@ -6,6 +6,7 @@ import asyncio
 import os
 import sqlite3
 import sys
+import tarfile
 from pathlib import Path
 
 from bot.telegram.texts import CATALOGUE
@@ -41,10 +42,12 @@ async def test_forget_removes_posts_files_and_rows_and_backup_works_meanwhile(
     await bot.until(lambda: popups(tg) == [EN["posted"]], "posted")
 
     # an online backup by the operator's command while the bot runs: consistent, complete
-    backup = bot.data_dir.parent / "backup.db"
+    backup = bot.data_dir.parent / "backup.tar"
     code, output = await _immu("backup", str(backup), data_dir=bot.data_dir)
     assert code == 0, output
-    with sqlite3.connect(backup) as db:
+    with tarfile.open(backup) as tar, tar.extractfile("immu.db") as stored:  # type: ignore[union-attr]
+        (bot.data_dir.parent / "backup.db").write_bytes(stored.read())
+    with sqlite3.connect(bot.data_dir.parent / "backup.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 2
         assert db.execute("SELECT COUNT(*) FROM posts WHERE status='posted'").fetchone()[0] == 1
@@ -69,7 +72,7 @@ async def test_forget_removes_posts_files_and_rows_and_backup_works_meanwhile(
     assert bot.db("SELECT COUNT(*) FROM jobs WHERE user_id = 43") == [(1,)]
     assert not ann_files.exists() and len(list(bob_files.iterdir())) == 7  # 3 MP3s, 3 PNGs, cover
     (bob_photo,) = bot.db("SELECT photo_path FROM jobs WHERE user_id = 43")[0]
-    assert list((bot.data_dir / "photos").iterdir()) == [Path(bob_photo)]  # Bob's only
+    assert list((bot.data_dir / "photos").iterdir()) == [bot.data_dir / bob_photo]  # Bob's only
 
 
 def _files(data_dir: Path) -> list[Path]:
@@ -95,7 +98,9 @@ async def test_forget_while_composing_leaves_no_row_no_file_and_no_message(
     assert bot.db("SELECT COUNT(*) FROM users WHERE id = 42") == [(0,)]
     assert not (bot.data_dir / "jobs" / "1").exists()
     marker_photo = bot.db("SELECT photo_path FROM jobs")[0][0]
-    assert [p for p in _files(bot.data_dir) if p.parent.name != "2"] == [Path(marker_photo)]
+    assert [p for p in _files(bot.data_dir) if p.parent.name != "2"] == [
+        bot.data_dir / marker_photo
+    ]
     assert EN["storage_failed"] not in texts_to(tg, 42) and results(tg, 42) == []
 
 
@@ -124,6 +129,6 @@ async def test_forget_takes_down_others_remixes_that_show_the_photo(
     tg.tap(ann, result, "forget:42")
     await bot.until(lambda: EN["remix_taken_down"] in texts_to(tg, 60), "Rex told")
     assert tg.calls_to("deleteMessage", chat_id=CHANNEL, message_id=remix_post)
-    assert not Path(rex_photo).exists() and not Path(ann_photo).exists()
+    assert not (bot.data_dir / rex_photo).exists() and not (bot.data_dir / ann_photo).exists()
     assert bot.db("SELECT COUNT(*) FROM jobs") == [(0,)]  # Rex's remix, rows and all
     assert not (bot.data_dir / "jobs" / str(remix_job)).exists()  # MP3s with the cover

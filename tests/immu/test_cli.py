@@ -167,3 +167,31 @@ def test_a_missing_ffmpeg_is_named_with_its_setting(tmp_path: Path) -> None:
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert missing in result.stderr and "IMMU_FFMPEG" in result.stderr
+
+
+def test_version_is_the_projects() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    result = _immu("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"immu {project['version']}"
+
+
+def test_the_bot_refuses_a_store_of_a_newer_immu_and_leaves_it_as_it_is(tmp_path: Path) -> None:
+    import hashlib
+    import sqlite3
+
+    from storage.schema import MIGRATIONS
+
+    store = tmp_path / "immu.db"
+    with sqlite3.connect(store) as db:
+        db.executescript(f"CREATE TABLE later (x); PRAGMA user_version={len(MIGRATIONS) + 1};")
+    before = hashlib.sha256(store.read_bytes()).hexdigest()
+    env = {"IMMU_DATA_DIR": str(tmp_path), "TELEGRAM_BOT_TOKEN": "1:x", "IMMU_CHANNEL": "@c"}
+    result = _immu("bot", env=env)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "newer IMMU" in line and str(store) in line
+    assert hashlib.sha256(store.read_bytes()).hexdigest() == before
+    assert not Path(f"{store}-wal").exists()

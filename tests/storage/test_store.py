@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from storage import JobStatus, PostStatus, Store, StoredBrief, StoreError, TrackRow, backup, restore
+from storage import (
+    JobStatus,
+    PostStatus,
+    Store,
+    StoredBrief,
+    StoreError,
+    StoreTooNew,
+    TrackRow,
+    backup,
+    restore,
+)
 from storage.schema import MIGRATIONS
+from tests.support.stores import version_5_store
 
 BRIEF = StoredBrief("warm evening", ("jazz", "pop", "rock"), "calm", "offline", 90)
 
@@ -308,3 +321,46 @@ async def test_a_version_4_store_dates_the_posts_reports_took_down(tmp_path: Pat
     later = datetime.now(UTC) + timedelta(minutes=1)
     assert [post.id for post in await store.hidden_before(later)] == [1]
     await store.close()
+
+
+async def test_an_upgrade_keeps_a_copy_and_makes_paths_relative_to_the_data_folder(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    moved = f"{data.resolve()}-old/photos/b.jpg"  # another folder, the same prefix: left alone
+    version_5_store(data, [f"{data.resolve()}/photos/a.jpg", moved])
+    store = await Store.open(data / "immu.db")
+    first, second = await store.get_job(1), await store.get_job(2)
+    assert first is not None and second is not None
+    assert (first.photo_path, first.cover_path) == ("photos/a.jpg", "jobs/1/cover.jpg")
+    assert second.photo_path == moved
+    (track,) = await store.tracks(1)
+    assert (track.mp3_path, track.png_path) == ("jobs/1/track-1.mp3", "jobs/1/track-1.png")
+    await store.close()
+    # the store as it was, for the IMMU that wrote it: consistent, version 5, its old paths
+    with contextlib.closing(sqlite3.connect(data / "immu.db.before-v6")) as copy:
+        assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert copy.execute("PRAGMA user_version").fetchone()[0] == 5
+        (photo,) = copy.execute("SELECT photo_path FROM jobs WHERE id = 1").fetchone()
+        assert photo == f"{data.resolve()}/photos/a.jpg"
+
+
+async def test_no_upgrade_without_its_copy(tmp_path: Path) -> None:
+    version_5_store(tmp_path, ["/p.jpg"])
+    (tmp_path / "immu.db.before-v6").mkdir()  # the copy cannot be written
+    with pytest.raises(StoreError, match=r"cannot copy the store .* the store is unchanged"):
+        await Store.open(tmp_path / "immu.db")
+    with contextlib.closing(sqlite3.connect(tmp_path / "immu.db")) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 5
+
+
+async def test_a_store_of_a_newer_immu_is_refused_and_never_touched(tmp_path: Path) -> None:
+    path = tmp_path / "immu.db"
+    newer = len(MIGRATIONS) + 1
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.executescript(f"CREATE TABLE later (x); PRAGMA user_version={newer};")
+    before = path.read_bytes()
+    with pytest.raises(StoreTooNew, match=f"version {newer}, written by a newer IMMU"):
+        await Store.open(path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["immu.db"]  # not even a -wal or -shm beside it
