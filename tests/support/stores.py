@@ -10,8 +10,9 @@ from storage.schema import MIGRATIONS
 
 
 def version_5_store(data: Path, photos: list[str]) -> None:
-    """``data/immu.db`` as IMMU 0.1.0 wrote it: absolute paths under ``data`` for covers and
-    tracks, one delivered job per photo (``photos`` as given), one track on job 1."""
+    """``data/immu.db`` as IMMU wrote it before relative paths (schema 5): covers and
+    tracks under ``data`` by absolute path, one delivered job per photo (``photos`` as
+    given), one track on job 1."""
     data.mkdir(parents=True, exist_ok=True)
     with contextlib.closing(sqlite3.connect(data / "immu.db")) as db, db:
         db.executescript("".join(MIGRATIONS[:5]) + "PRAGMA user_version=5;")
