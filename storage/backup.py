@@ -69,6 +69,7 @@ async def write_archive(data_dir: Path, archive: Path, keep: Sequence[str] = ())
     live = data_dir / DB_NAME
     if not live.is_file():
         raise StoreError(f"no store at {live} (IMMU_DATA_DIR)")
+    refuse_newer(live)  # named here, not as the snapshot it would otherwise be refused as
     archive.parent.mkdir(parents=True, exist_ok=True)
     partial = archive.with_name(archive.name + ".partial")
     done = Archived()

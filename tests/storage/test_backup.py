@@ -92,3 +92,11 @@ async def test_a_backup_of_a_newer_immu_is_refused_before_any_change(tmp_path: P
     with pytest.raises(StoreTooNew):
         await restore_archive(tmp_path / "b.tar", target, force=True)
     assert (target / "immu.db").read_bytes() == before
+
+
+async def test_a_store_of_a_newer_immu_is_not_backed_up_by_this_one(tmp_path: Path) -> None:
+    with contextlib.closing(sqlite3.connect(tmp_path / "immu.db")) as db:
+        db.executescript(f"CREATE TABLE later (x); PRAGMA user_version={len(MIGRATIONS) + 1};")
+    with pytest.raises(StoreTooNew, match=f"the store {tmp_path / 'immu.db'} is version"):
+        await write_archive(tmp_path, tmp_path / "b.tar")
+    assert not (tmp_path / "b.tar").exists()
