@@ -221,6 +221,7 @@ async def _start(
     await moderation.start()
     await app.start()
     await receive_updates(app, settings, web)
+    await publisher.recover()  # sends a crash interrupted: their owners decide
     await jobs.resume()
     lanes = settings.lanes if settings.composer == "ray" else settings.batch_jobs
     tasks = [asyncio.create_task(jobs.run()) for _ in range(lanes)]

@@ -78,9 +78,23 @@ class Feed:
             return [self.settings.channel_lang]
         return [first, *(lang for lang in LANGUAGES if lang != first)]
 
-    def caption(self, job: Job, track: TrackRow, user: User, limit: int = CAPTION_LIMIT) -> str:
+    def caption(
+        self,
+        job: Job,
+        track: TrackRow,
+        user: User,
+        limit: int = CAPTION_LIMIT,
+        post_id: int | None = None,
+    ) -> str:
         """HTML caption: description, genre and mood; the name only if the person opted in.
-        In the channel's language(s), the poster's first."""
+        In the channel's language(s), the poster's first. It ends with the post's number,
+        linked to its remix: a caption survives a forward, a keyboard with a callback
+        button does not, so a forward of the post still names it."""
+        signature = ""
+        if post_id is not None and self.bot_username:
+            remix = create_deep_linked_url(self.bot_username, keyboards.remix_payload(post_id))
+            signature = text("en", "post_signature", post=post_id, remix=remix)
+            limit -= len(_TAG.sub("", signature).encode("utf-16-le")) // 2 + 2
         said = self.public.of(job, track)  # None: a blocked word, so no model text at all
         langs = self.languages(language_of(user.telegram_language, user.language))
         long = DESCRIBED_CHARS // len(langs)  # both languages' descriptions share the caption
@@ -96,7 +110,8 @@ class Feed:
             parts.append(("post_by", {"name": _cut(name, 64)}))
         while _visible(langs, parts) > limit and len(parts) > 1:
             parts.pop(1)  # drop the long description before the essentials
-        return "\n\n".join(_in_each(text, langs, key, values) for key, values in parts)
+        said_parts = [_in_each(text, langs, key, values) for key, values in parts]
+        return "\n\n".join([*said_parts, signature] if signature else said_parts)
 
     def buttons(self, post_id: int, lang: str = "en") -> InlineKeyboardMarkup | None:
         """Under each post: remix it, or make your own (deep links into the private chat),
@@ -150,7 +165,7 @@ class Feed:
         under the caption and its own buttons.
         """
         room = CAPTION_LIMIT - (len(note.encode("utf-16-le")) // 2 + 2 if note else 0)
-        caption = self.caption(job, track, user, limit=room)
+        caption = self.caption(job, track, user, limit=room, post_id=post_id)
         if note:
             caption += "\n\n" + escape(note, quote=False)
         lang = language_of(user.telegram_language, user.language)

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from typing import Any
 
 from telegram import Bot, InputFile
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot import metrics
 from bot.files import FileStore
@@ -260,6 +260,11 @@ class Jobs:
     async def _deliver(self, job: Job, composed_at: float | None = None) -> None:
         """Send the three audios and the choice keyboard; each send is recorded, so a
         restart resumes where it stopped instead of sending again."""
+        current = await self.store.get_job(job.id)
+        if current is None or current.status != JobStatus.DONE:  # forgotten, taken down
+            log.info("delivery dropped job=%d: the job is gone or ended", job.id)
+            return
+        job = current
         lang = await self.chat.language(job.user_id)
         try:
             await self._send_tracks(job, lang)
@@ -315,9 +320,9 @@ class Jobs:
                     write_timeout=upload,
                 )  # fmt: skip
                 sent = message.message_id
-            except (NotSent, RetryAfter, BadRequest):
-                raise  # surely not sent: the delivery is tried again
-            except NetworkError as exc:  # maybe sent: a fourth audio is worse than a missing one
+            except (NotSent, RetryAfter, BadRequest, Forbidden):
+                raise  # surely not sent: the delivery is tried again (or ends)
+            except Exception as exc:  # maybe sent: a fourth audio is worse than a missing one
                 log.warning(
                     "audio unconfirmed job=%d track=%d reason=%s; not sent again",
                     job.id, track.idx, exc,
@@ -342,9 +347,9 @@ class Jobs:
                 read_timeout=CHOICES_READ_TIMEOUT_S,
             )  # fmt: skip
             shown: int | None = message.message_id
-        except (NotSent, RetryAfter, BadRequest):
-            raise  # surely not sent: the delivery is tried again
-        except NetworkError as exc:
+        except (NotSent, RetryAfter, BadRequest, Forbidden):
+            raise  # surely not sent: the delivery is tried again (or ends)
+        except Exception as exc:  # a 5xx, a reset, a timeout, an answer we cannot read
             log.warning("choices unconfirmed job=%d reason=%s; on the status message", job.id, exc)
             shown = await self.chat.edit_or_say(
                 job.chat_id, job.status_message_id, words, markup=markup, send_if_missing=False

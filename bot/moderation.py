@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.feed import Feed, Removal
 from bot.pseudonym import uid
 from bot.publisher import Publisher
-from bot.remixes import Remixes
+from bot.remixes import Remixes, TakenDown
 from bot.review import Review
 from bot.settings import Settings
 from bot.telegram.chat import Answer, Chat, Person
@@ -130,6 +130,10 @@ class Moderation:
             said += "\n" + text(lang, "purge_still_public", count=purge.still_public)
         if purge.unconfirmed:  # never counted as removed: they may be in the channel
             said += "\n" + text(lang, "purge_unconfirmed", count=purge.unconfirmed)
+        if left := purge.remixes.left:  # others' remixes: their rows are gone, remove by hand
+            said += "\n" + text(
+                lang, "operators_remixes_left", count=left, links=purge.remixes.links
+            )
         return Answer(said)
 
     async def unban(self, who: Person, args: list[str]) -> Answer:
@@ -184,9 +188,7 @@ class Moderation:
                 await self.review.withdraw(post.id)
                 await self.store.delete_post(post.id, user_id)
                 purge.removed += 1
-        remixes = await self.remixes.take_down([post.id for post in posts])
-        purge.still_public += remixes.still_public
-        purge.unconfirmed += remixes.unconfirmed
+        purge.remixes = await self.remixes.take_down([post.id for post in posts])
         return purge
 
 
@@ -197,6 +199,7 @@ class Purge:
     removed: int = 0
     still_public: int = 0  # the channel refused to delete or blank them
     unconfirmed: int = 0  # never confirmed by Telegram: may be in the channel
+    remixes: TakenDown = field(default_factory=TakenDown)  # others' remixes of the posts
 
 
 def _target(args: list[str]) -> int | None:

@@ -60,7 +60,18 @@ class Posting:
             return Answer(text(lang, "banned"), alert=True)
         if not await self._original_public(job.remix_post_id):
             return Answer(text(lang, "remix_not_public"), alert=True)
+        # a tap that waited behind this post's first try must not post it again: only a
+        # post already unconfirmed or failed when the person tapped is asked again
+        before = await self.store.post_for_job(job_id)
+        asked_again = (
+            before is not None
+            and before.status in (PostStatus.FAILED, PostStatus.UNKNOWN)
+            and not self.publisher.sending(before.id)
+        )
         async with self.publisher.lock(job_id):
+            current = await self.store.get_job(job_id)  # a Cancel may have taken the lock first
+            if current is None or current.status != JobStatus.DELIVERED:
+                return Answer(text(lang, "expired"), alert=True)
             first = PostStatus.REVIEW if self.review.holds_new_posts else PostStatus.PENDING
             post = await self.store.claim_post(job_id, track_idx, who.id, first)
             if post.status == PostStatus.POSTED:
@@ -72,6 +83,8 @@ class Posting:
                     "post_declined" if post.status == PostStatus.DECLINED else "review_pending"
                 )
                 return Answer(text(lang, held_key), alert=True)
+            if post.status == PostStatus.UNKNOWN and not asked_again:
+                return Answer(text(lang, "post_unknown_popup"), alert=True)
             # a failed post, or an unconfirmed one the person says is not in the channel
             await self.store.repost(post.id)
             outcome = await self.publisher.publish(post.id)
@@ -137,13 +150,17 @@ class Posting:
         self.files.remove(paths)
         # others' remixes carry the person's photo: they go too (their owners are told)
         remixes = await self.remixes.take_down([post.id for post in posts])
-        public += remixes.still_public
-        unconfirmed += remixes.unconfirmed
         log.info(
-            "person forgotten user=%s files=%d remixes=%d still_public=%d unconfirmed=%d",
-            uid(who.id), len(paths), remixes.removed, public, unconfirmed,
+            "person forgotten user=%s files=%d remixes=%d still_public=%d unconfirmed=%d "
+            "remixes_left=%d",
+            uid(who.id), len(paths), remixes.removed, public, unconfirmed, remixes.left,
         )  # fmt: skip
         said = [text(lang, "forgotten")]
+        if remixes.left:  # others' remixes of theirs the bot could not take out of the channel
+            said.append(text(lang, "forgotten_remixes_left", count=remixes.left))
+            await self.review.tell_operators(
+                "operators_remixes_left", count=remixes.left, links=remixes.links
+            )
         if public:  # never claim a deletion that did not happen
             said.append(text(lang, "delete_failed"))
         if unconfirmed:
@@ -176,18 +193,25 @@ class Posting:
             return Answer(text(lang, "forward_not_yours"))
         async with self.publisher.lock(post.job_id):
             post = await self.store.get_post(post.id)
-            if post is None or post.status != PostStatus.UNKNOWN:
+            # a forward proves the post is in the channel: one still waiting to be posted
+            # again (pending, or failed after more tries) is settled too, never sent twice
+            if post is None or post.status not in UNSETTLED:
                 return Answer(text(lang, "forward_nothing_to_settle"))
             await self.publisher.settle(post, origin.message_id)
         return Answer(text(lang, "forward_settled"))
 
 
+UNSETTLED = (PostStatus.UNKNOWN, PostStatus.PENDING, PostStatus.FAILED)
+
+
 def _post_named(message: Message) -> int | None:
-    """The post a channel message is, by its own "Remix" button (``remix-<post id>``)."""
+    """The post a channel message is, by its own remix link (``remix-<post id>``): in its
+    caption's signature, which survives a forward, or in its buttons, which Telegram keeps
+    on a forward only when all of them are links."""
+    links = [entity.url for entity in message.caption_entities if entity.url]
     markup = message.reply_markup
-    for row in markup.inline_keyboard if markup else ():
-        for button in row:
-            found = _REMIX_LINK.search(button.url or "")
-            if found:
-                return int(found.group(1))
+    links += [b.url for row in (markup.inline_keyboard if markup else ()) for b in row if b.url]
+    for link in links:
+        if found := _REMIX_LINK.search(link):
+            return int(found.group(1))
     return None

@@ -44,6 +44,7 @@ class Publisher:
         self.max_attempts = max_attempts  # tries per post before the person is told
         # one lock per job's post, gone once nobody holds or waits for it
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._sending: set[int] = set()
 
     def lock(self, job_id: int) -> asyncio.Lock:
         lock = self._locks.get(job_id)
@@ -86,6 +87,24 @@ class Publisher:
             return PostStatus.FAILED
         if await self._refused_for_a_ban(post):  # banned while the video was being made
             return PostStatus.DECLINED
+        # in flight: a crash or a shutdown during the send leaves the post unconfirmed (and
+        # its owner is told at the next start), never pending for a second copy
+        await self.store.set_post_status(post.id, PostStatus.UNKNOWN)
+        await self.store.set_meta(_in_flight(post.id), str(post.user_id))
+        self._sending.add(post.id)
+        try:
+            outcome = await self._send(post, job.id, attempt, prepared)
+        finally:
+            self._sending.discard(post.id)
+        await self.store.delete_meta(_in_flight(post.id))
+        return outcome
+
+    def sending(self, post_id: int) -> bool:
+        """True while the post is on its way to Telegram: unconfirmed only for a moment."""
+        return post_id in self._sending
+
+    async def _send(self, post: Post, job_id: int, attempt: int, prepared: Prepared) -> PostStatus:
+        """The one send of a post, and what it proves; the post's status recorded."""
         try:
             message = await self.feed.send(prepared)
         except (NotSent, RetryAfter) as exc:  # provably not posted: again later
@@ -93,7 +112,7 @@ class Publisher:
         except (BadRequest, Forbidden, InvalidToken) as exc:  # refused: not posted
             if isinstance(exc, BadRequest) and not _CHANNEL_RIGHTS.search(str(exc)):
                 # a wrong file, a caption Telegram refuses, no such chat: again would fail
-                log.error("channel post refused post=%d job=%d reason=%s", post.id, job.id, exc)
+                log.error("channel post refused post=%d job=%d reason=%s", post.id, job_id, exc)
                 await self.store.set_post_status(post.id, PostStatus.FAILED)
                 return PostStatus.FAILED
             return await self._not_yet(post, attempt, exc)  # rights an operator can grant
@@ -101,12 +120,24 @@ class Publisher:
             # Telegram may have posted it: a second post would be worse than asking
             log.warning(
                 "channel post unconfirmed post=%d job=%d reason=%s: %s; the person decides",
-                post.id, job.id, type(exc).__name__, exc,
+                post.id, job_id, type(exc).__name__, exc,
             )  # fmt: skip
-            await self.store.set_post_status(post.id, PostStatus.UNKNOWN)
-            return PostStatus.UNKNOWN
+            return PostStatus.UNKNOWN  # recorded before the send
         await self._posted(post, message)
         return PostStatus.POSTED
+
+    async def recover(self) -> int:
+        """At start: posts whose send a crash or a shutdown interrupted are unconfirmed;
+        their owners hear it now. Returns how many."""
+        told = 0
+        for key in await self.store.meta_keys(IN_FLIGHT):
+            post = await self.store.get_post(int(key.removeprefix(IN_FLIGHT)))
+            if post is not None and post.status == PostStatus.UNKNOWN:
+                log.warning("channel post interrupted post=%d; the person decides", post.id)
+                await self.tell_owner(post, "post_unknown")
+                told += 1
+            await self.store.delete_meta(key)
+        return told
 
     async def retry_pending(self) -> int:
         """Post the choices the channel refused earlier (or a restart interrupted); a
@@ -149,6 +180,8 @@ class Publisher:
 
     async def _not_yet(self, post: Post, attempt: int, exc: Exception) -> PostStatus:
         """Not posted, for sure: pending again, or failed once the tries are used up."""
+        if attempt < self.max_attempts:
+            await self.store.set_post_status(post.id, PostStatus.PENDING)
         if attempt >= self.max_attempts:
             log.error("channel post gave up post=%d attempts=%d reason=%s", post.id, attempt, exc)
             await self.store.set_post_status(post.id, PostStatus.FAILED)
@@ -173,11 +206,16 @@ class Publisher:
             await self.chat.set_keyboard(job.chat_id, job.result_message_id, link)
 
 
+IN_FLIGHT = "sending:"  # a meta key per post being sent: what a crash interrupted
+
+
+def _in_flight(post_id: int) -> str:
+    return f"{IN_FLIGHT}{post_id}"
+
+
 _OUTCOME_TEXT = {
     PostStatus.POSTED: "post_retry_done",
     PostStatus.FAILED: "post_failed",
     PostStatus.UNKNOWN: "post_unknown",
     PostStatus.DECLINED: "banned",
 }
-
-__all__ = ["Prepared", "Publisher"]

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from telegram import Bot
-from telegram.error import TelegramError
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.feed import Feed, Removal
 from bot.pseudonym import uid
@@ -31,6 +31,7 @@ from bot.settings import Settings
 from bot.telegram import keyboards
 from bot.telegram.chat import Answer, Chat, Person, chat_ref
 from bot.telegram.texts import language_of, plain, text
+from bot.telegram.transport import NotSent
 from storage import HELD, Post, PostStatus, Store
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ _APPROVED_TEXT = {
     PostStatus.UNKNOWN: "post_unknown",
     PostStatus.PENDING: "post_pending",
 }
+_RESTORED_TEXT = {**_APPROVED_TEXT, PostStatus.POSTED: "post_restored"}
 _BACK_TEXT = {**_APPROVED_TEXT, PostStatus.POSTED: "post_back_unreviewed"}
 
 
@@ -166,11 +168,21 @@ class Review:
         sent = 0
         for room in self.rooms:
             try:
-                message = await self.feed.publish(
+                prepared = await self.feed.prepare(
                     post.id, job, track, user, to=room, note=note, markup=markup
                 )
-            except TelegramError as exc:
+            except Exception as exc:  # a file gone: nothing to show the operators
+                log.error("operators' copy not prepared post=%d reason=%s", post.id, exc)
+                return sent
+            try:
+                message = await self.feed.send(prepared)
+            except (NotSent, RetryAfter, BadRequest, Forbidden) as exc:  # surely not there
                 log.warning("operators' chat refused post=%d reason=%s", post.id, exc)
+                continue
+            except Exception as exc:  # maybe there: recorded, so it is never sent again
+                log.warning("operators' copy unconfirmed post=%d reason=%s", post.id, exc)
+                await self.store.add_review(post.id, _room_id(room), UNCONFIRMED, reason)
+                sent += 1
                 continue
             await self.store.add_review(post.id, message.chat.id, message.message_id, reason)
             sent += 1
@@ -201,11 +213,17 @@ class Review:
             return Answer(text(lang, "decision_taken", status=status), alert=True)
         log.info("decision post=%d decision=%s by=%s", post_id, decision, uid(who.id))
         key = _APPROVED_TEXT.get(concluded.outcome or PostStatus.PENDING, "post_pending")
-        if decision != Decision.APPROVE:
+        if decision == Decision.RESTORE:  # "back in the channel" only if it is
+            key = _RESTORED_TEXT.get(concluded.outcome or PostStatus.PENDING, "post_pending")
+        elif decision != Decision.APPROVE:
             key = _OWNER_TEXT[decision]
         await self.publisher.tell_owner(post, key)
         if decision == Decision.REMOVE:  # remixes show the removed post's photo
-            await self.remixes.take_down([post_id])
+            remixes = await self.remixes.take_down([post_id])
+            if remixes.left:
+                await self.tell_operators(
+                    "operators_remixes_left", count=remixes.left, links=remixes.links
+                )
         return Answer(text(lang, "decided", decision=plain(lang, f"button_{decision}")))
 
     async def _conclude(self, post: Post, held: PostStatus, goes_out: bool) -> Concluded | None:
@@ -298,6 +316,9 @@ class Review:
         """The owner deleted the post or used /forget: its photo leaves the operators' chat
         now, not when an operator next taps it. Call with the job's lock held."""
         for chat_id, message_id, _ in await self.store.reviews_of(post_id):
+            if message_id == UNCONFIRMED:  # never confirmed: nothing the bot could delete
+                log.warning("operators' copy unconfirmed, not removable post=%d", post_id)
+                continue
             if await self.feed.remove(message_id, chat=chat_id) == Removal.FAILED:
                 log.error("operators' copy stays post=%d message=%d", post_id, message_id)
 
@@ -320,3 +341,11 @@ class Review:
             await self.bot.delete_message(chat_id, message_id)
         except TelegramError as exc:
             log.info("operators' message kept message=%d reason=%s", message_id, exc)
+
+
+UNCONFIRMED = 0  # the message id of an operators' copy Telegram never confirmed
+
+
+def _room_id(room: int | str) -> int:
+    """A room's numeric id for the record; an @name's copy, unconfirmed, has none."""
+    return room if isinstance(room, int) else 0

@@ -716,6 +716,15 @@ class Store:
         )
         return [str(row["path"]) for row in rows]
 
+    async def meta_keys(self, prefix: str) -> list[str]:
+        rows = await self._all(
+            "SELECT key FROM meta WHERE substr(key, 1, ?) = ? ORDER BY key", (len(prefix), prefix)
+        )
+        return [str(row["key"]) for row in rows]
+
+    async def delete_meta(self, key: str) -> None:
+        await self._write("DELETE FROM meta WHERE key = ?", (key,))
+
     async def get_meta(self, key: str) -> str | None:
         row = await self._one("SELECT value FROM meta WHERE key = ?", (key,))
         return str(row["value"]) if row else None

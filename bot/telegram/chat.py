@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from telegram import Bot, Message
-from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 
 from bot.pseudonym import uid
 from bot.telegram.texts import language_of, text
@@ -95,7 +95,7 @@ class Chat:
         5xx, a reset or a timeout Telegram may have sent it: twice is worse than once.
         """
         try:
-            return await _again_after_server_errors(
+            return await _again_when_safe(
                 lambda: self.bot.send_message(
                     chat_id, message, reply_markup=markup
                 ),
@@ -103,11 +103,7 @@ class Chat:
             )  # fmt: skip
         except Forbidden:
             log.info("cannot message chat=%s: blocked", _chat(chat_id))
-        except (BadRequest, TimedOut) as exc:
-            log.warning("send failed chat=%s reason=%s", _chat(chat_id), exc)
-        except NetworkError as exc:
-            log.warning("send failed chat=%s reason=%s", _chat(chat_id), exc)
-        except TelegramError as exc:
+        except TelegramError as exc:  # refused, or maybe sent: never again blindly
             log.warning("send failed chat=%s reason=%s", _chat(chat_id), exc)
         except Exception as exc:  # an answer that is not what the Bot API promises
             log.error(
@@ -119,7 +115,7 @@ class Chat:
         """Replace a message's keyboard, again after a 5xx or a timeout (the same edit twice
         changes nothing); False if Telegram refused it (logged)."""
         try:
-            await _again_after_server_errors(
+            await _again_when_safe(
                 lambda: self.bot.edit_message_reply_markup(
                     chat_id, message_id, reply_markup=markup
                 ),
@@ -176,7 +172,7 @@ def _chat(chat_id: int | str) -> str:
     return uid(chat_id) if isinstance(chat_id, int) and chat_id > 0 else str(chat_id)
 
 
-async def _again_after_server_errors(call: Callable[[], Awaitable[T]], *, idempotent: bool) -> T:
+async def _again_when_safe(call: Callable[[], Awaitable[T]], *, idempotent: bool) -> T:
     """``call()``, again up to ``SEND_TRIES`` times when that cannot do it twice: after
     ``NotSent`` always; after a 5xx, a reset or a timeout only if the call is
     ``idempotent`` (an edit to the same content). The last error is raised."""

@@ -119,7 +119,11 @@ async def test_forget_takes_down_others_remixes_that_show_the_photo(
     tg.tap(rex, remix, f"pick:{remix_job}:1")  # Rex posts his remix: Ann's photo in it
     await bot.until(lambda: popups(tg).count(EN["posted"]) == 2, "the remix posted")
     remix_post = max(m["message_id"] for m in tg.chat_messages(CHANNEL_ID))
+    sue = tg.user(61, "Sue")  # a remix of Rex's remix: a copy of the same photo again
+    tg.send_text(sue, "/start remix-2")
+    await bot.result_for(61)
     (rex_photo,) = bot.db("SELECT photo_path FROM jobs WHERE user_id = 60")[0]
+    (sue_photo,) = bot.db("SELECT photo_path FROM jobs WHERE user_id = 61")[0]
     (ann_photo,) = bot.db("SELECT photo_path FROM jobs WHERE user_id = 42")[0]
     assert rex_photo != ann_photo  # a copy of its own: Ann's retention never breaks it
 
@@ -128,7 +132,9 @@ async def test_forget_takes_down_others_remixes_that_show_the_photo(
     assert "48 hours" in confirm["text"] and "forwarded" in confirm["text"]  # said before
     tg.tap(ann, result, "forget:42")
     await bot.until(lambda: EN["remix_taken_down"] in texts_to(tg, 60), "Rex told")
+    await bot.until(lambda: EN["remix_taken_down"] in texts_to(tg, 61), "Sue told")
     assert tg.calls_to("deleteMessage", chat_id=CHANNEL, message_id=remix_post)
-    assert not (bot.data_dir / rex_photo).exists() and not (bot.data_dir / ann_photo).exists()
-    assert bot.db("SELECT COUNT(*) FROM jobs") == [(0,)]  # Rex's remix, rows and all
+    for photo in (ann_photo, rex_photo, sue_photo):
+        assert not (bot.data_dir / photo).exists()
+    assert bot.db("SELECT COUNT(*) FROM jobs") == [(0,)]  # the remixes, rows and all
     assert not (bot.data_dir / "jobs" / str(remix_job)).exists()  # MP3s with the cover

@@ -128,3 +128,49 @@ async def test_a_post_that_fails_fails_alone(
     await composer.alive_asked(composer.alive_checks + 2)
     assert sorted(bot.db("SELECT user_id, status FROM posts")) == [(43, "posted"), (44, "failed")]
     assert answers(tg, 44).count(EN["post_failed"]) == 1
+
+
+async def test_a_second_tap_during_a_slow_upload_never_posts_twice(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    """The button still spins while the upload waits: a tap queued behind the first try
+    is answered, not posted again, even when the first try ends unconfirmed."""
+    bot = await start_bot(upload_timeout_s=5)
+    ann = tg.user(42, "Ann")
+    result = await bot.deliver(ann)
+    tg.slow("sendVideo", 16)  # carried out, answered after the upload's deadline
+    tg.tap(ann, result, f"pick:{job_of(result)}:0")
+    await bot.until(lambda: tg.calls_to("sendVideo"), "the upload on its way")
+    tg.tap(ann, result, f"pick:{job_of(result)}:0")  # impatient
+    await bot.until(lambda: len(popups(tg)) == 2, "both taps answered")
+    assert popups(tg) == [EN["post_unknown_popup"]] * 2
+    assert len(tg.calls_to("sendVideo")) == 1 and len(_channel_posts(tg)) == 1
+
+
+async def test_a_send_a_shutdown_interrupted_is_never_sent_again(
+    tg: FakeTelegram, start_bot: StartBot, tmp_path: Path
+) -> None:
+    """The retry loop was uploading when the operator restarted the bot: after the start,
+    the post is unconfirmed and its owner asked, not posted a second time."""
+    data = tmp_path / "data"
+    composer = FakeComposer()
+    bot = await start_bot(composer, data_dir=data)
+    ann = tg.user(42, "Ann")
+    result = await bot.deliver(ann)
+    tg.bot_is_channel_admin = False  # refused: the choice waits for the retry loop
+    tg.tap(ann, result, f"pick:{job_of(result)}:0")
+    await bot.until(lambda: popups(tg) == [EN["post_pending"]], "pending")
+    upload = tg.hold("sendVideo")
+    tg.bot_is_channel_admin = True
+    await bot.until(lambda: upload.arrived, "the retry on its way")
+    await bot.stop()  # SIGTERM while the upload is in flight
+    upload.release()  # Telegram carried it out
+    await tg.until(lambda: len(_channel_posts(tg)) == 1, 30, "the post in the channel")
+
+    sent = len(tg.calls_to("sendVideo"))
+    after = FakeComposer()
+    again = await start_bot(after, data_dir=data)
+    await again.until(lambda: EN["post_unknown"] in answers(tg, 42), "Ann asked at the start")
+    await after.alive_asked(after.alive_checks + 2)  # the retry loop went round since
+    assert again.db("SELECT status FROM posts") == [("unknown",)]
+    assert len(tg.calls_to("sendVideo")) == sent and len(_channel_posts(tg)) == 1

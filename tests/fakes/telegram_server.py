@@ -177,6 +177,8 @@ class FakeTelegram:
         self._poll_round = 0  # a new round ends every waiting long poll early
         self.webhook: Webhook | None = None  # set by setWebhook: updates are POSTed to it
         self.reverse_proxy: dict[str, str] = {}  # public https URL -> the bot's own URL
+        # getWebhookInfo's last_error_date and last_error_message: the last failed POST
+        self.webhook_error: tuple[int, str] | None = None
         self._webhook_task: asyncio.Task[None] | None = None
         app = web.Application(client_max_size=100 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
@@ -297,10 +299,12 @@ class FakeTelegram:
 
     def forward(self, user: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
         """The person forwards a message (a channel post) to the bot. The copy names its
-        origin (the channel and the post's message id) and keeps the media, the caption and
-        the URL buttons; buttons that call back to a bot are not carried over."""
+        origin (the channel and the post's message id) and keeps the media and the caption
+        with its links; the keyboard only when all its buttons are links."""
         content: dict[str, Any] = {
-            key: message[key] for key in ("audio", "video", "caption", "photo") if key in message
+            key: message[key]
+            for key in ("audio", "video", "caption", "caption_entities", "photo")
+            if key in message
         }
         chat = message["chat"]
         origin_type = "channel" if chat["type"] == "channel" else "user"
@@ -310,12 +314,10 @@ class FakeTelegram:
         else:
             origin["sender_user"] = message.get("from", user)
         content["forward_origin"] = origin
-        rows = [
-            [button for button in row if "url" in button]
-            for row in (message.get("reply_markup") or {}).get("inline_keyboard", [])
-        ]
-        if any(rows):
-            content["reply_markup"] = {"inline_keyboard": [row for row in rows if row]}
+        # Telegram keeps a keyboard on a forward only if every button is a link
+        rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+        if rows and all("url" in button for row in rows for button in row):
+            content["reply_markup"] = {"inline_keyboard": rows}
         forwarded = self._incoming(user, content)
         self._push({"message": forwarded})
         return forwarded
@@ -578,9 +580,9 @@ class FakeTelegram:
             fault = Fault(0, "", None, 1, None, self._chaos.late_s)
         if held is not None:
             await held._released.wait()
-        if fault is not None and fault.status == 0:
-            await asyncio.sleep(fault.delay_s)
-            fault = None
+        late_s = 0.0
+        if fault is not None and fault.status == 0:  # carried out now, answered late
+            late_s, fault = fault.delay_s, None
         if fault is not None and fault.after:
             handler = getattr(self, f"_m_{method}")
             await handler(params, files)  # Telegram did it; the answer never arrives
@@ -598,6 +600,7 @@ class FakeTelegram:
             result = await handler(params, files)
         except _ApiError as exc:
             return _error(exc.status, exc.description)
+        await asyncio.sleep(late_s)
         if broken:  # carried out, but the answer is not a Message
             return web.json_response({"ok": True, "result": {"message_id": 0}})
         return web.json_response({"ok": True, "result": result})
@@ -677,12 +680,26 @@ class FakeTelegram:
                 try:
                     async with session.post(target, json=ready[0], headers=headers) as answer:
                         delivered = answer.status == 200
+                        error = f"Wrong response from the webhook: {answer.status} {answer.reason}"
                 except aiohttp.ClientError:
-                    delivered = False
+                    delivered, error = False, "Connection refused"
+                if not delivered:
+                    self.webhook_error = (int(time.time()), error)
                 if delivered:
                     self.confirmed = max(self.confirmed, ready[0]["update_id"])
                 else:
                     await asyncio.sleep(WEBHOOK_RETRY_S)
+
+    async def _m_getWebhookInfo(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        pending = [u for u in self.updates if u["update_id"] > self.confirmed]
+        info: dict[str, Any] = {
+            "url": self.webhook.url if self.webhook else "",
+            "has_custom_certificate": False,
+            "pending_update_count": len([u for u in pending if self._deliverable(u)]),
+        }
+        if self.webhook_error is not None:
+            info["last_error_date"], info["last_error_message"] = self.webhook_error
+        return info
 
     async def _m_setMyCommands(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         return True
