@@ -31,6 +31,12 @@ class Admission:
         self._lock = asyncio.Lock()  # limit checks and reservations, never I/O to Telegram
         self._reserved: defaultdict[int, int] = defaultdict(int)
 
+    def invited(self, user_id: int) -> bool:
+        """IMMU_ALLOWED_IDS, a soft launch: only those people and the operators may ask
+        for music; empty, everyone may. Asked before anything is downloaded or stored."""
+        allowed = self.settings.allowed_ids
+        return not allowed or user_id in allowed or user_id in self.settings.admin_ids
+
     @asynccontextmanager
     async def slot(self, user_id: int, lang: str) -> AsyncIterator[Callable[[], None]]:
         """A place for one new job of ``user_id``, held until the job is recorded. Yields

@@ -66,6 +66,10 @@ class Intake:
         The answer touches neither the store nor the file: under a burst, a handler that
         checked, downloaded and re-encoded first kept everyone behind it waiting."""
         lang = self.chat.instant_language(who)
+        if not self.admission.invited(who.id):
+            await self.chat.say(who.chat_id, text(lang, "not_invited"))
+            log.info("photo refused user=%s reason=not-invited", uid(who.id))
+            return
         limit = int(self.settings.max_photo_mb * 1024 * 1024)
         if file_size is not None and file_size > limit:
             await self.chat.say(who.chat_id, _too_large(lang, file_size, limit))
@@ -181,6 +185,8 @@ class Intake:
 
     async def regenerate(self, who: Person, job_id: int) -> Answer:
         """New tracks from the same photo, with a new seed."""
+        if not self.admission.invited(who.id):  # no longer on IMMU_ALLOWED_IDS
+            return Answer(text(self.chat.instant_language(who), "not_invited"), alert=True)
         lang = await self.chat.meet(who)
         job = await self.chat.owned_job(who, job_id, lang)
         if isinstance(job, Answer):
@@ -197,6 +203,8 @@ class Intake:
 
     async def remix(self, who: Person, post_id: int) -> Answer:
         """A reader tapped "Remix" under a post: three variations of that track, for them."""
+        if not self.admission.invited(who.id):
+            return Answer(text(self.chat.instant_language(who), "not_invited"))
         lang = await self.chat.meet(who)
         post = await self.store.get_post(post_id)
         original = (

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     channel: str | None = None
     post_format: Literal["video", "audio"] = "video"
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # a soft launch: only these people (and admins) may compose; empty: everyone
+    allowed_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     progress_edit_s: float = Field(2.0, ge=0.2)
     poll_timeout_s: int = Field(30, ge=0, le=50)
     post_retry_s: float = Field(30.0, ge=0.5)
@@ -113,7 +115,7 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
 
-    @field_validator("admin_ids", mode="before")
+    @field_validator("admin_ids", "allowed_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):

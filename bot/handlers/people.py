@@ -40,6 +40,7 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(CommandHandler("describe", describe, filters=private))
     app.add_handler(CommandHandler("lang", lang, filters=private))
     app.add_handler(CommandHandler("forget", forget, filters=private))
+    app.add_handler(CommandHandler("id", your_id, filters=private))
     forwarded_track = filters.FORWARDED & (filters.AUDIO | filters.VIDEO)
     app.add_handler(MessageHandler(private & forwarded_track, forwarded))
     app.add_handler(MessageHandler(private & filters.PHOTO, photo))
@@ -111,6 +112,14 @@ async def lang(update: Update, context: Context) -> None:
 async def forget(update: Update, context: Context) -> None:
     """/forget: delete everything of the person, after a confirmation."""
     await reply(update, context, await context.services.account.forget_menu(person(update)))
+
+
+async def your_id(update: Update, context: Context) -> None:
+    """/id: the person's numeric Telegram id, which an operator puts in IMMU_ADMIN_IDS or
+    IMMU_ALLOWED_IDS (Telegram's apps show nobody their own id)."""
+    who = person(update)
+    lang = context.services.chat.instant_language(who)  # nothing stored for a question
+    await reply(update, context, Answer(text(lang, "your_id", user_id=who.id)))
 
 
 # --- photos and everything else people send ---

@@ -18,7 +18,9 @@ from bot.telegram.texts import LANGUAGES, plain
 
 log = logging.getLogger(__name__)
 
-PEOPLE = ("start", "profile", "top", "delete", "anonymous", "describe", "lang", "forget", "help")
+PEOPLE = (
+    "start", "profile", "top", "delete", "anonymous", "describe", "lang", "forget", "id", "help",
+)  # fmt: skip
 OPERATORS = ("stats", "ban", "unban")
 
 

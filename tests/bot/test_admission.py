@@ -101,3 +101,25 @@ async def test_a_flood_is_bounded_and_every_accepted_job_completes(
     assert len(results(tg, 500)) == 2 and all(len(results(tg, c)) == 1 for c in accepted)
     assert len(composer.requests) == 8 + 1  # the accepted, then the marker
     assert len(set(composer.job_ids)) == 9
+
+
+async def test_a_soft_launch_composes_only_for_invited_people_and_operators(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    composer = FakeComposer()
+    bot = await start_bot(composer, allowed_ids=[42], admin_ids=[7])
+    ann, op, bob = tg.user(42, "Ann"), tg.user(7, "Op"), tg.user(43, "Bob", language="ko")
+    tg.send_photo(bob, PHOTO)
+    await bot.until(lambda: answers(tg, 43), "Bob answered")
+    assert answers(tg, 43) == [KO["not_invited"]]  # one line, no "Got it"
+    first = await bot.deliver(ann)  # invited
+    await bot.deliver(op)  # an operator always is
+    tg.tap(ann, first, f"pick:{job_of(first)}:0")
+    await bot.until(lambda: bot.db("SELECT status FROM posts") == [("posted",)], "Ann's post")
+    tg.send_text(bob, "/start remix-1")  # nor a remix of Ann's post
+    await bot.until(lambda: len(answers(tg, 43)) == 2, "Bob answered again")
+    assert answers(tg, 43) == [KO["not_invited"]] * 2
+    assert len(tg.calls_to("getFile")) == 2  # Ann's photo and the operator's, never Bob's
+    assert bot.db("SELECT user_id FROM jobs ORDER BY id") == [(42,), (7,)]
+    assert bot.db("SELECT COUNT(*) FROM users WHERE id = 43") == [(0,)]  # nothing of his kept
+    assert len(composer.requests) == 2

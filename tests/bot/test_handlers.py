@@ -36,6 +36,17 @@ async def test_start_and_help_welcome_by_name_and_name_the_channel(
     assert answers(tg, 44)[0].startswith("Hi Cy!")  # an unknown command gets the help
 
 
+async def test_id_tells_anyone_their_numeric_id_in_their_language(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    bot = await start_bot()
+    tg.send_text(tg.user(123_456_789, "Ann"), "/id")
+    tg.send_text(tg.user(44, "Cy", language="ko"), "/id")
+    await bot.until(lambda: answers(tg, 123_456_789) and answers(tg, 44), "both answered")
+    assert answers(tg, 123_456_789) == [EN["your_id"].format(user_id=123_456_789)]
+    assert answers(tg, 44) == [KO["your_id"].format(user_id=44)]
+
+
 async def test_stickers_voice_and_text_get_a_hint_in_korean_too(
     tg: FakeTelegram, start_bot: StartBot
 ) -> None:

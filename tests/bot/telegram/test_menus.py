@@ -30,6 +30,7 @@ async def test_people_get_a_command_menu_in_their_language(
     korean = _menu(tg, scope={"type": "default"}, language_code="ko")
     assert english["profile"] == CATALOGUE["en"]["command_profile"]
     assert korean["profile"] == CATALOGUE["ko"]["command_profile"]
+    assert english["id"] == CATALOGUE["en"]["command_id"]  # so an operator can be told it
     assert "ban" not in english and "ban" not in korean  # not for everyone
     operators = _menu(tg, scope={"type": "chat", "chat_id": ADMIN})
     assert {"ban", "unban", "stats", "profile"} <= set(operators)
