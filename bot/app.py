@@ -49,8 +49,16 @@ from bot.settings import Settings
 from bot.telegram.chat import Chat
 from bot.telegram.menus import set_command_menus
 from bot.telegram.transport import AiohttpRequest, proxy_from_env
-from bot.telegram.updates import receive_updates, webhook_problem
+from bot.telegram.updates import receive_updates, updates_probe, webhook_problem
 from bot.web import WebServer
+from bot.web.health import (
+    HEALTH_PATH,
+    Health,
+    disk_probe,
+    health_server,
+    store_probe,
+    workers_probe,
+)
 from pipeline import Composer
 from pipeline.ray_cluster import RayClusterError
 from storage import Store, StoreError, refuse_newer
@@ -141,9 +149,10 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
         raise StartupError(f"data directory {settings.data_dir} is not usable: {exc}") from exc
     composer = composer or _composer(settings)
     web = WebServer(settings.webhook_listen, settings.webhook_port)  # listens with a webhook
+    health_web = health_server(settings, web)  # /healthz: None with IMMU_HEALTH_PORT=0
     try:
         try:
-            jobs, tasks = await _start(app, settings, store, files, composer, web)
+            jobs, tasks = await _start(app, settings, store, files, composer, web, health_web)
         except StartupError:
             raise
         except InvalidToken as exc:
@@ -170,6 +179,8 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
         await app.stop()
     finally:
         await web.stop()  # also when start-up failed after it began to listen
+        if health_web is not None:  # before the store closes: it is one of its checks
+            await health_web.stop()
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
         if app.running:
@@ -191,6 +202,7 @@ async def _start(
     files: FileStore,
     composer: Composer,
     web: WebServer,
+    health_web: WebServer | None = None,
 ) -> tuple[Jobs, list[asyncio.Task[None]]]:
     """Check the token and the channel, wire the services, load the models, start polling
     (or the webhook) and the job lanes; returns the job loop and its tasks."""
@@ -220,7 +232,20 @@ async def _start(
     await composer.start()
     await moderation.start()
     await app.start()
+    if health_web is not None:  # on the webhook's server too: routes go in before it listens
+        arrival = updates_probe(app, settings, app.bot_data["http"][1])
+        health = Health(
+            {
+                arrival[0]: arrival[1],
+                "composer": workers_probe(jobs.workers_alive),
+                "store": store_probe(store),
+                "disk": disk_probe(settings.data_dir, settings.health_min_free_mb),
+            }
+        )
+        health_web.add_get(HEALTH_PATH, health.handle)
     await receive_updates(app, settings, web)
+    if health_web is not None and not health_web.running:
+        await _listen_for_health(health_web)
     await publisher.recover()  # sends a crash interrupted: their owners decide
     await jobs.resume()
     lanes = settings.lanes if settings.composer == "ray" else settings.batch_jobs
@@ -231,6 +256,16 @@ async def _start(
         metrics.serve(settings.metrics_host, settings.metrics_port)
     log.info("bot ready username=@%s channel=%s", bot.username, feed.display_name)
     return jobs, tasks
+
+
+async def _listen_for_health(server: WebServer) -> None:
+    try:
+        await server.start()
+    except OSError as exc:  # the port is taken (another bot on this host?) or not ours
+        raise StartupError(
+            f"the health route cannot listen on {server.host}:{server.port} ({exc.strerror}): "
+            "set IMMU_HEALTH_PORT to a free port, or 0 for none"
+        ) from exc
 
 
 def _composer(settings: Settings) -> Composer:

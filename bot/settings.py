@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     ffmpeg: str = Field("ffmpeg", min_length=1)
     metrics_port: int = Field(0, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
+    # GET /healthz for a supervisor (bot/web/health.py); 0: off
+    health_port: int = Field(8081, ge=0, le=65535)
+    health_host: str = "127.0.0.1"
+    health_min_free_mb: int = Field(500, ge=0)
+    # polling: no getUpdates answer for this long is a stuck poll; None: 3 polls + 30 s
+    health_poll_stale_s: float | None = Field(None, gt=0)
     log_level: str = "INFO"
 
     @field_validator("admin_ids", "allowed_ids", mode="before")
@@ -134,6 +140,14 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.data_dir / "immu.db"
+
+    @property
+    def poll_stale_s(self) -> float:
+        """How long polling may go without an answer before /healthz calls it stuck: a
+        long poll takes up to IMMU_POLL_TIMEOUT_S, and PTB waits a little between tries."""
+        if self.health_poll_stale_s is not None:
+            return self.health_poll_stale_s
+        return 3 * self.poll_timeout_s + 30.0
 
     def pipeline_config(self) -> PipelineConfig:
         return PipelineConfig(

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import urllib.request
 from typing import NoReturn, cast
 from urllib.parse import urlsplit
@@ -114,6 +115,9 @@ class AiohttpRequest(BaseRequest):
         self._max_file = max_file_bytes
         self._session: aiohttp.ClientSession | None = None
         self._slots = asyncio.Semaphore(pool_size)
+        # when Telegram last answered 2xx (monotonic): on the request that only polls, a
+        # poll that has gone quiet shows here (/healthz reads it)
+        self.answered_at: float | None = None
 
     @property
     def read_timeout(self) -> float | None:
@@ -203,7 +207,9 @@ class AiohttpRequest(BaseRequest):
             raise NetworkError(_mask(message, url)) from exc
         finally:
             self._slots.release()
-        if not 200 <= status < 300:  # PTB quotes the body of such answers in its errors
+        if 200 <= status < 300:
+            self.answered_at = time.monotonic()
+        else:  # PTB quotes the body of such answers in its errors
             for token in _token_forms(url):
                 body = body.replace(token.encode(), TOKEN_PLACEHOLDER.encode())
         return status, body

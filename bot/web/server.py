@@ -31,6 +31,9 @@ class WebServer:
     def add_post(self, path: str, handler: Handler) -> None:
         self._app.router.add_post(path, handler)
 
+    def add_get(self, path: str, handler: Handler) -> None:
+        self._app.router.add_get(path, handler)  # HEAD too, as aiohttp adds it
+
     @property
     def running(self) -> bool:
         return self._runner is not None

@@ -40,6 +40,7 @@ class BotProcess:
             "IMMU_POLL_TIMEOUT_S": "1",
             "IMMU_POST_RETRY_S": "1",
             "IMMU_LOG_LEVEL": "DEBUG",
+            "IMMU_HEALTH_PORT": "0",  # bots run side by side: none takes the default port
             "HF_HUB_OFFLINE": "1",
             **settings,
         }

@@ -42,6 +42,7 @@ def settings_for(tg: FakeTelegram, data_dir: Path, **overrides: Any) -> Settings
         "progress_edit_s": 0.2,
         "post_retry_s": 0.5,
         "log_level": "DEBUG",
+        "health_port": 0,  # tests run side by side: one that probes /healthz picks a free port
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
