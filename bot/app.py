@@ -61,7 +61,7 @@ from bot.web.health import (
 )
 from pipeline import Composer
 from pipeline.ray_cluster import RayClusterError
-from storage import Store, StoreError, refuse_newer
+from storage import JobStatus, Store, StoreError, refuse_newer
 
 log = logging.getLogger(__name__)
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # links in our texts are to posts, not news
@@ -144,6 +144,7 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
         refuse_newer(settings.db_path)  # a newer IMMU's folder: nothing is written there
         files = FileStore(settings.data_dir)
         install(Pseudonyms.of_install(settings.data_dir))  # before anything logs a person
+        new = not settings.db_path.exists()
         store = await Store.open(settings.db_path)
     except (OSError, ValueError, StoreError) as exc:
         raise StartupError(f"data directory {settings.data_dir} is not usable: {exc}") from exc
@@ -152,6 +153,7 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
     health_web = health_server(settings, web)  # /healthz: None with IMMU_HEALTH_PORT=0
     try:
         try:
+            await _describe_store(store, new)
             jobs, tasks = await _start(app, settings, store, files, composer, web, health_web)
         except StartupError:
             raise
@@ -256,6 +258,17 @@ async def _start(
         metrics.serve(settings.metrics_host, settings.metrics_port)
     log.info("bot ready username=@%s channel=%s", bot.username, feed.display_name)
     return jobs, tasks
+
+
+async def _describe_store(store: Store, new: bool) -> None:
+    """Which store this is: started from another folder, a relative IMMU_DATA_DIR is a
+    new, empty store, and this line is where the operator sees it."""
+    if new:
+        log.info("store path=%s new=true", store.path.resolve())
+        return
+    counts = await store.stats()
+    jobs = sum(counts.get(status, 0) for status in JobStatus)
+    log.info("store path=%s new=false jobs=%d", store.path.resolve(), jobs)
 
 
 async def _listen_for_health(server: WebServer) -> None:

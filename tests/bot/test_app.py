@@ -10,7 +10,7 @@ import pytest
 
 from bot.app import run_bot
 from tests.fakes.telegram_server import FakeTelegram
-from tests.support.inprocess import settings_for
+from tests.support.inprocess import StartBot, settings_for
 
 BAD_CONFIGURATIONS = [
     ({"TELEGRAM_BOT_TOKEN": None}, "TELEGRAM_BOT_TOKEN is not set"),
@@ -84,3 +84,24 @@ def test_a_malformed_answer_at_start_up_is_one_line(
     assert code == 2
     assert len(lines) == 1 and lines[0].startswith("immu: start-up failed"), lines
     assert tg.calls_to("getUpdates") == []
+
+
+async def test_the_start_up_line_names_the_store_and_whether_it_is_new(
+    tg: FakeTelegram,
+    start_bot: StartBot,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Started from another folder, the default relative IMMU_DATA_DIR is a new store
+    there: the log says where, and that it is new, or how many jobs it holds."""
+    monkeypatch.chdir(tmp_path)
+    caplog.set_level(logging.INFO, logger="bot")
+    store = (tmp_path / "data" / "immu.db").resolve()
+    bot = await start_bot(data_dir=Path("data"))
+    assert f"store path={store} new=true" in caplog.text
+    await bot.deliver(tg.user(42, "Ann"))
+    await bot.stop()
+    caplog.clear()
+    await start_bot(data_dir=Path("data"))
+    assert f"store path={store} new=false jobs=1" in caplog.text
