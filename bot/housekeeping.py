@@ -90,21 +90,22 @@ class Housekeeping:
         if now - datetime.fromisoformat(last) < timedelta(hours=every):
             return False
         posts = await self.store.top_posts(now - DIGEST_WINDOW, limit=DIGEST_SIZE)
-        if posts:
-            digest = "\n\n".join(self._digest(lang, posts) for lang in self.feed.languages())
-            try:
-                await self.bot.send_message(
-                    self.feed.chat, digest
-                )  # fmt: skip
-            except (NotSent, RetryAfter) as exc:  # surely not posted: the next round tries
-                log.warning("digest not sent reason=%s", exc)
-                return False
-            except TelegramError as exc:  # maybe posted: a second digest would be worse
-                log.warning("digest unconfirmed reason=%s; not sent again this period", exc)
-            else:
-                log.info("digest posted posts=%d", len(posts))
+        # the period is recorded first: a digest may be lost, never sent twice
         await self.store.set_meta(LAST_DIGEST, now.isoformat())
-        return bool(posts)
+        if not posts:
+            return False
+        digest = "\n\n".join(self._digest(lang, posts) for lang in self.feed.languages())
+        try:
+            await self.bot.send_message(self.feed.chat, digest)
+        except (NotSent, RetryAfter) as exc:  # surely not posted: the next round tries
+            log.warning("digest not sent reason=%s", exc)
+            await self.store.set_meta(LAST_DIGEST, last)
+            return False
+        except TelegramError as exc:  # maybe posted: a second digest would be worse
+            log.warning("digest unconfirmed reason=%s; not sent again this period", exc)
+            return False
+        log.info("digest posted posts=%d", len(posts))
+        return True
 
     def _digest(self, lang: str, posts: list[PostView]) -> str:
         lines = "\n".join(

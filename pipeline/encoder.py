@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import subprocess
 import tempfile
 import wave
 from pathlib import Path
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 MP3_BITRATE = "192k"
 AAC_BITRATE = "192k"
 FFMPEG = "ffmpeg"  # the binary on the PATH, unless the operator names another
+FFMPEG_TIMEOUT_S = 120.0  # a 5 s track encodes in well under a second; a minute is a hang
 
 
 def wav_bytes(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
@@ -64,8 +66,9 @@ class Encoder:
     ``binary`` is the ffmpeg to run: a name on the PATH or a path (IMMU_FFMPEG).
     """
 
-    def __init__(self, binary: str = FFMPEG) -> None:
+    def __init__(self, binary: str = FFMPEG, timeout_s: float = FFMPEG_TIMEOUT_S) -> None:
         self.binary = binary
+        self.timeout_s = timeout_s
 
     def mp3(self, audio: np.ndarray, *, cover_jpeg: bytes, title: str, genre: str) -> bytes:
         with tempfile.TemporaryDirectory(prefix="immu-enc-") as tmp:
@@ -114,10 +117,20 @@ class Encoder:
             return out.read_bytes()
 
     def _run(self, stream: ffmpeg.nodes.OutputStream) -> None:
+        """ffmpeg once, bounded in time: a hung encode must not hold a post, and its job's
+        lock, for ever."""
         try:
-            stream.run(cmd=self.binary, quiet=True, overwrite_output=True)
-        except ffmpeg.Error as exc:
-            tail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:]
-            raise EncodeError(f"ffmpeg failed: {' '.join(tail) or exc}") from exc
+            process = stream.run_async(
+                cmd=self.binary, quiet=True, overwrite_output=True, pipe_stderr=True
+            )
         except OSError as exc:  # not there, not executable, not a program
             raise EncodeError(_missing(self.binary)) from exc
+        try:
+            _, stderr = process.communicate(timeout=self.timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            process.kill()
+            process.communicate()
+            raise EncodeError(f"ffmpeg took longer than {self.timeout_s:.0f} s") from exc
+        if process.returncode != 0:
+            tail = (stderr or b"").decode(errors="replace").strip().splitlines()[-1:]
+            raise EncodeError(f"ffmpeg failed: {' '.join(tail) or process.returncode}")

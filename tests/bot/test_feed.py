@@ -59,7 +59,7 @@ async def test_describe_off_keeps_posts_short_and_a_name_shows_only_on_request(
     await bot.until(lambda: EN["anonymous_off"] in answers(tg, 42), "name shown")
     post = await _post(bot, ann)
     assert "Photo: " not in post["caption"] and "Music: " not in post["caption"]
-    assert post["caption"].endswith("\n\nby Ann")
+    assert _words(post["caption"]).endswith("\n\nby Ann")
     # IMMU_POST_FORMAT=audio: the MP3 with its tags and the cover as the thumbnail
     assert post["files"]["audio"][:3] == b"ID3" and post["files"]["thumbnail"][:2] == b"\xff\xd8"
     assert post["title"] == "bossa nova" and post["performer"] == "IMMU"
@@ -119,10 +119,12 @@ async def test_links_and_mentions_written_by_models_never_reach_the_channel(
     await bot.until(lambda: EN["anonymous_off"] in answers(tg, 42), "name shown")
     await _post(bot, ann)
     (post,) = await bot.until(lambda: tg.chat_messages(CHANNEL_ID), "the channel post")
-    caption = post["caption"]
+    caption = _words(post["caption"])  # the model's and the person's words
     for link in ("evil", "t.me", "telegram.me", "spam", "scammer", "http", "tg:", "@", "www"):
         assert link not in caption and link not in post["audio"]["title"]
-    assert "<a" not in caption and "caption_entities" not in post  # no link, no mention
+    assert "<a" not in caption  # no link, no mention: only the post's own signature links
+    (signature,) = post["caption_entities"]
+    assert signature["url"] == "https://t.me/immu_test_bot?start=remix-1"
     assert caption.startswith("<b>warm guitar; visit and ask</b>\nbossa nova · serene")
     assert "Photo: a sign saying and" in caption and caption.endswith("by Ann")
     assert post["audio"]["title"] == "bossa nova"
@@ -253,3 +255,10 @@ async def _end_digest_period(bot: RunningBot) -> None:
 
 def _digests_or_none(tg: FakeTelegram):  # type: ignore[no-untyped-def]
     return lambda: _digests(tg) or None
+
+
+def _words(caption: str) -> str:
+    """A post's caption without its signature (the post's number, linked to its remix)."""
+    words, _, signature = caption.rpartition("\n\n♪ ")
+    assert signature.endswith("</a>"), caption
+    return words

@@ -93,3 +93,13 @@ def test_the_setting_reaches_the_pipeline(
     composition = pipeline.compose(photo_bytes)
     assert all(track.mp3[:3] == b"ID3" for track in composition.tracks)
     assert len(calls.read_text().splitlines()) == 3  # one encode per track
+
+
+def test_a_hung_ffmpeg_ends_with_a_clear_error(tmp_path: Path) -> None:
+    """A stuck encode must not hold a post (and its job's lock) for ever."""
+    hung = tmp_path / "ffmpeg"
+    hung.write_text("#!/bin/sh\nexec sleep 30\n")
+    hung.chmod(0o755)
+    encoder = Encoder(str(hung), timeout_s=0.5)
+    with pytest.raises(EncodeError, match="longer than"):
+        encoder.mp3(np.zeros(4410, dtype=np.float32), cover_jpeg=b"", title="t", genre="g")
