@@ -176,9 +176,10 @@ class Jobs:
         try:
             photo = self.files.read(job.photo_path)
             options = await self._options(job)
-            if options is None:
+            if options is None:  # its copy of the original's photo goes with it, now
                 await progress.close()
                 await self._fail(job, lang, "remix_gone", "remixed post not public")
+                self.files.remove(await self.store.delete_jobs([job.id]))
                 return
             composition = await self.composer.compose(
                 ComposeRequest(job.id, photo, options), progress.on_event
