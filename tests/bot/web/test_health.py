@@ -4,6 +4,7 @@ store answers and the disk has room; 503 naming what is wrong; nothing with port
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -24,10 +25,16 @@ PATH = "/telegram/hook"
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return _free_ports(1)[0]
+
+
+def _free_ports(count: int) -> list[int]:
+    """Ports free now, each another: held together while the kernel picks them."""
+    with contextlib.ExitStack() as held:
+        socks = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def _listening(port: int) -> bool:
@@ -131,14 +138,16 @@ async def test_on_the_webhooks_port_the_webhook_server_answers_the_probe(
 async def test_a_webhook_telegram_cannot_deliver_to_is_503_naming_the_webhook(
     tg: FakeTelegram, start_bot: StartBot
 ) -> None:
-    port, health = _free_port(), _free_port()
-    # the reverse proxy forwards to a port where nothing listens: every delivery fails
-    tg.reverse_proxy[PUBLIC_URL] = f"http://127.0.0.1:{_free_port()}{PATH}"
-    bot = await start_bot(
-        webhook_url=PUBLIC_URL, webhook_port=port, webhook_secret=SECRET, health_port=health
-    )
-    tg.send_text(tg.user(42, "Ann"), "/help")
-    await bot.until(lambda: tg.webhook_error, "a failed delivery")
+    with socket.socket() as dead:  # bound, never listening: every connection is refused
+        dead.bind(("127.0.0.1", 0))
+        port, health = _free_ports(2)  # picked while it is held: neither is its port
+        # the reverse proxy forwards there, not to the bot: every delivery fails
+        tg.reverse_proxy[PUBLIC_URL] = f"http://127.0.0.1:{dead.getsockname()[1]}{PATH}"
+        bot = await start_bot(
+            webhook_url=PUBLIC_URL, webhook_port=port, webhook_secret=SECRET, health_port=health
+        )
+        tg.send_text(tg.user(42, "Ann"), "/help")
+        await bot.until(lambda: tg.webhook_error, "a failed delivery")
     status, body = await _probe(health)
     assert status == 503
     assert _failing(body) == {"webhook"}
