@@ -109,21 +109,21 @@ def main() -> int:
             "-v", f"{data}:/data", "-v", f"{models}:/models:ro", *flags, image,
         )  # fmt: skip
 
-        def running() -> bool:
-            state = podman("inspect", name, "--format", "{{.State.Running}}", check=False)
-            return state.stdout.strip() == "true"
+        def answered() -> bool:
+            return any("pick:" in str(m.get("reply_markup", "")) for m in tg.chat_messages(CHAT))
 
         tg.send_photo(tg.user(CHAT, "Ann"), PHOTO.read_bytes())
-        tg.wait_for(
-            lambda: (
-                not running()
-                or any("pick:" in str(m.get("reply_markup", "")) for m in tg.chat_messages(CHAT))
-            ),
-            ANSWER_S,
-            "three audios and a choice keyboard",
-        )
-        if not running():
-            sys.exit("smoke-image: the bot's container stopped")
+        deadline = time.monotonic() + ANSWER_S
+        while not answered():  # once a second: each look is a podman call
+            state = podman("inspect", name, "--format", "{{.State.Running}}", check=False)
+            if state.stdout.strip() != "true":
+                sys.exit("smoke-image: the bot's container stopped")
+            logs = podman("logs", name, check=False)
+            if " job failed " in logs.stdout + logs.stderr:
+                sys.exit("smoke-image: the bot could not compose the photo")
+            if time.monotonic() > deadline:
+                sys.exit(f"smoke-image: no three audios and choice keyboard in {ANSWER_S} s")
+            time.sleep(1)
         audios = tg.calls_to("sendAudio", chat_id=CHAT)
         if len(audios) != 3:
             sys.exit(f"smoke-image: the photo got {len(audios)} audios, not 3")
