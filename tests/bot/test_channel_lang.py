@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from bot.telegram.texts import CATALOGUE
-from tests.bot.test_feed import _digests_or_none, _end_digest_period, _post, _words
+from tests.bot.test_feed import _digests_or_none, _end_digest_period, _post
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram, _shown_length
-from tests.support.harness import answers
+from tests.support.harness import answers, caption_words
 from tests.support.inprocess import StartBot, buttons
 
 EN, KO = CATALOGUE["en"], CATALOGUE["ko"]
@@ -42,13 +42,13 @@ async def test_both_languages_put_the_posters_first(tg: FakeTelegram, start_bot:
     korean = (await _post(bot, minji))["caption"]
     assert korean.index("사진: a sunset") < korean.index("Photo: a sunset")
     assert korean.index("음악: bossa") < korean.index("Music: bossa")
-    assert _words(korean).endswith("만든 사람: 민지\nby 민지")
+    assert caption_words(korean).endswith("만든 사람: 민지\nby 민지")
     headline = f"<b>{composer.description}</b>\nbossa nova · serene"
     assert korean.startswith(headline + "\n\n사진:")  # the same words once
     english_post = await _post(bot, ann)
     english = english_post["caption"]
     assert english.index("Photo: a sunset") < english.index("사진: a sunset")
-    assert _words(english).endswith("by Ann\n만든 사람: Ann")
+    assert caption_words(english).endswith("by Ann\n만든 사람: Ann")
     assert [b["text"] for b in buttons(english_post)] == [
         f"{EN['button_remix']} / {KO['button_remix']}",
         f"{EN['button_make_yours']} / {KO['button_make_yours']}",

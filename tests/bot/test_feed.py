@@ -10,7 +10,7 @@ from pipeline import Stage
 from storage import Store
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram, _shown_length
-from tests.support.harness import answers, keyboard_message
+from tests.support.harness import answers, caption_words, keyboard_message
 from tests.support.inprocess import CHANNEL, PHOTO, RunningBot, StartBot, buttons, job_of
 
 EN, KO = CATALOGUE["en"], CATALOGUE["ko"]
@@ -59,7 +59,7 @@ async def test_describe_off_keeps_posts_short_and_a_name_shows_only_on_request(
     await bot.until(lambda: EN["anonymous_off"] in answers(tg, 42), "name shown")
     post = await _post(bot, ann)
     assert "Photo: " not in post["caption"] and "Music: " not in post["caption"]
-    assert _words(post["caption"]).endswith("\n\nby Ann")
+    assert caption_words(post["caption"]).endswith("\n\nby Ann")
     # IMMU_POST_FORMAT=audio: the MP3 with its tags and the cover as the thumbnail
     assert post["files"]["audio"][:3] == b"ID3" and post["files"]["thumbnail"][:2] == b"\xff\xd8"
     assert post["title"] == "bossa nova" and post["performer"] == "IMMU"
@@ -119,7 +119,7 @@ async def test_links_and_mentions_written_by_models_never_reach_the_channel(
     await bot.until(lambda: EN["anonymous_off"] in answers(tg, 42), "name shown")
     await _post(bot, ann)
     (post,) = await bot.until(lambda: tg.chat_messages(CHANNEL_ID), "the channel post")
-    caption = _words(post["caption"])  # the model's and the person's words
+    caption = caption_words(post["caption"])  # the model's and the person's words
     for link in ("evil", "t.me", "telegram.me", "spam", "scammer", "http", "tg:", "@", "www"):
         assert link not in caption and link not in post["audio"]["title"]
     assert "<a" not in caption  # no link, no mention: only the post's own signature links
@@ -255,10 +255,3 @@ async def _end_digest_period(bot: RunningBot) -> None:
 
 def _digests_or_none(tg: FakeTelegram):  # type: ignore[no-untyped-def]
     return lambda: _digests(tg) or None
-
-
-def _words(caption: str) -> str:
-    """A post's caption without its signature (the post's number, linked to its remix)."""
-    words, _, signature = caption.rpartition("\n\n♪ ")
-    assert signature.endswith("</a>"), caption
-    return words

@@ -134,3 +134,11 @@ def popups(tg: FakeTelegram) -> list[str]:
 def results(tg: FakeTelegram, chat_id: int) -> list[dict[str, Any]]:
     """The messages in a chat that carry the choice keyboard (one per delivered job)."""
     return [m for m in tg.chat_messages(chat_id) if "pick:" in str(m.get("reply_markup", ""))]
+
+
+def caption_words(caption: str) -> str:
+    """A channel post's caption without its signature (the post's number, linked to its
+    remix), which every post ends with."""
+    words, _, signature = caption.rpartition("\n\n♪ ")
+    assert signature.endswith("</a>"), caption
+    return words
