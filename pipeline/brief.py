@@ -19,6 +19,8 @@ MAX_DESCRIPTION = 300
 MAX_GENRE = 40
 OFFLINE_DESCRIPTION = 160
 MAX_ANSWER_CHARS = 4_000  # a longer answer is not a brief, whatever it says
+# the openai client wants some key; a server without keys (Ollama, vLLM) ignores it
+NO_KEY = "none"
 
 SYSTEM_PROMPT = (
     "You turn photo captions into a brief for a music generator. "
@@ -76,7 +78,8 @@ class _LLMBrief(BaseModel):
 
 
 class BriefWriter:
-    """Captions (+ mood) -> ``Brief``. Uses an OpenAI-compatible model when one is set."""
+    """Captions (+ mood) -> ``Brief``. Uses an OpenAI-compatible model when one is set: a
+    key (OpenAI's server, or ``base_url``'s), or a ``base_url`` alone (a local server)."""
 
     def __init__(
         self,
@@ -87,12 +90,14 @@ class BriefWriter:
         timeout_s: float = 20.0,
     ) -> None:
         self.model = model
+        self.base_url = base_url
         self.client: Any = None
-        if api_key:
+        self.json_mode = True  # off for good once the server refused it and answered without
+        if api_key or base_url:  # a local server (Ollama, vLLM) needs no key
             from openai import OpenAI
 
             self.client = OpenAI(
-                api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=1
+                api_key=api_key or NO_KEY, base_url=base_url, timeout=timeout_s, max_retries=1
             )
 
     def write(
@@ -119,20 +124,31 @@ class BriefWriter:
                 {"type": "text", "text": text},
                 {"type": "image_url", "image_url": {"url": url}},
             ]
-        response = self.client.chat.completions.create(
-            model=self.model,
-            messages=[
-                {"role": "system", "content": SYSTEM_PROMPT},
-                {"role": "user", "content": text},
-            ],
-            response_format={"type": "json_object"},
-            temperature=0.7,
-            max_tokens=300,
-        )
-        answer = response.choices[0].message.content or ""
+        messages = [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": text},
+        ]
+        json_mode = self.json_mode
+        try:
+            answer = self._chat(messages, json_mode=json_mode)
+        except Exception as exc:
+            if not (json_mode and _is_bad_request(exc)):
+                raise
+            # a server without JSON mode (response_format refused with a 400): ask again
+            # without it; only when that works is JSON mode off, with one line to say so
+            answer = self._chat(messages, json_mode=False)
+            if self.json_mode:
+                self.json_mode = False
+                log.warning(
+                    "brief json_mode=off: the language model at %s refused"
+                    " response_format=json_object; reading the JSON from its text instead",
+                    self.base_url or "the default URL",
+                )
+            json_mode = False
         if len(answer) > MAX_ANSWER_CHARS:
             raise ValueError(f"answer too long ({len(answer)} chars)")
-        parsed = _LLMBrief.model_validate_json(_strip_fences(answer))
+        found = _strip_fences(answer) if json_mode else _json_object_in(answer)
+        parsed = _LLMBrief.model_validate_json(found)
         return Brief(
             description=_one_line(parsed.description),
             genres=(parsed.genres[0], parsed.genres[1], parsed.genres[2]),
@@ -140,6 +156,13 @@ class BriefWriter:
             source="llm",
             tempo_bpm=mood.tempo_bpm if mood else None,
         )
+
+    def _chat(self, messages: list[dict[str, Any]], *, json_mode: bool) -> str:
+        extra: dict[str, Any] = {"response_format": {"type": "json_object"}} if json_mode else {}
+        response = self.client.chat.completions.create(
+            model=self.model, messages=messages, temperature=0.7, max_tokens=300, **extra
+        )
+        return str(response.choices[0].message.content or "")
 
 
 def offline_brief(captions: list[str], mood: Mood | None = None) -> Brief:
@@ -182,6 +205,19 @@ def _shorten(text: str, limit: int) -> str:
 def _strip_fences(answer: str) -> str:
     match = re.fullmatch(r"\s*```(?:json)?\s*(.*?)\s*```\s*", answer, flags=re.S)
     return match.group(1) if match else answer
+
+
+def _json_object_in(answer: str) -> str:
+    """The JSON object in a free-text answer: from its first ``{`` to its last ``}``."""
+    text = _strip_fences(answer)
+    start, end = text.find("{"), text.rfind("}")
+    return text[start : end + 1] if 0 <= start < end else text
+
+
+def _is_bad_request(exc: Exception) -> bool:
+    from openai import BadRequestError
+
+    return isinstance(exc, BadRequestError)
 
 
 def _reason(exc: Exception) -> str:

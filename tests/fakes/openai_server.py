@@ -14,10 +14,15 @@ from tests.fakes.loopback import LoopbackServer
 
 class FakeOpenAI:
     """``mode`` picks the answer: ``good``, ``garbage``, ``wrong_types``, ``same_genres``,
-    ``injection``, ``markup``, ``links``, ``huge``, ``fenced``, ``slow``, ``error500``."""
+    ``injection``, ``markup``, ``links``, ``huge``, ``fenced``, ``slow``, ``error500``, ``error400``,
+    ``no_json_mode`` (a 400 for ``response_format``, as a server without JSON mode
+    answers, and otherwise the good brief inside a sentence). ``api_key``: the key it
+    wants as ``Authorization: Bearer``; None: any or none, as Ollama and vLLM take."""
 
     def __init__(self) -> None:
         self.mode = "good"
+        self.api_key: str | None = "test-key"
+        self.authorizations: list[str | None] = []  # each request's Authorization header
         self.requests: list[dict[str, Any]] = []
         self._gate: asyncio.Event | None = None  # while set and not released: answers wait
         app = web.Application()
@@ -46,12 +51,27 @@ class FakeOpenAI:
             self.server.loop.call_soon_threadsafe(self._gate.set)
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
-        if request.headers.get("Authorization") != "Bearer test-key":
+        authorization = request.headers.get("Authorization")
+        if self.api_key is not None and authorization != f"Bearer {self.api_key}":
             return web.json_response({"error": {"message": "bad key"}}, status=401)
         body = await request.json()
         self.requests.append(body)
+        self.authorizations.append(authorization)
+        if self.mode == "no_json_mode" and "response_format" in body:
+            return web.json_response(
+                {
+                    "error": {
+                        "message": "response_format json_object is not supported by this model",
+                        "type": "BadRequestError",
+                        "code": 400,
+                    }
+                },
+                status=400,
+            )
         if self._gate is not None:
             await self._gate.wait()
+        if self.mode == "error400":
+            return web.json_response({"error": {"message": "context too long"}}, status=400)
         if self.mode == "error500":
             return web.json_response({"error": {"message": "boom"}}, status=500)
         if self.mode == "slow":
@@ -64,6 +84,15 @@ class FakeOpenAI:
                     "mood": "serene",
                 }
             ),
+            "no_json_mode": "Here is the brief you asked for:\n"
+            + json.dumps(
+                {
+                    "description": "warm acoustic guitar over soft waves at sunset",
+                    "genres": ["bossa nova", "ambient", "acoustic folk"],
+                    "mood": "serene",
+                }
+            )
+            + "\nEnjoy!",
             "fenced": '```json\n{"description": "slow piano under rain", '
             '"genres": ["jazz", "classical piano", "lofi hip hop"], "mood": "wistful"}\n```',
             "garbage": "Sure! Here is some music: la la la",

@@ -64,10 +64,45 @@ def test_a_bad_answer_gives_the_offline_brief(fake_openai, mode: str) -> None:  
     assert brief.description and len(set(brief.genres)) == 3
 
 
-def test_no_key_means_offline_without_any_request(fake_openai) -> None:  # type: ignore[no-untyped-def]
-    writer = BriefWriter(api_key=None, base_url=fake_openai.base_url, model="m")
+def test_no_key_and_no_server_means_offline_without_any_request(fake_openai) -> None:  # type: ignore[no-untyped-def]
+    writer = BriefWriter(api_key=None, base_url=None, model="m")
+    assert writer.client is None  # OpenAI's own server needs a key: nothing is sent
     assert writer.write(CAPTIONS).source == "offline"
     assert fake_openai.requests == []
+
+
+def test_a_local_server_without_a_key_writes_the_brief(fake_openai) -> None:  # type: ignore[no-untyped-def]
+    fake_openai.api_key = None  # like Ollama or vLLM: no key asked for
+    writer = BriefWriter(api_key=None, base_url=fake_openai.base_url, model="llama3.1:8b")
+    brief = writer.write(CAPTIONS)
+    assert brief.source == "llm" and brief.genres == ("bossa nova", "ambient", "acoustic folk")
+    (sent,) = fake_openai.requests
+    assert sent["model"] == "llama3.1:8b"
+
+
+def test_a_server_without_json_mode_gets_one_warning_and_still_writes_the_brief(
+    fake_openai,
+    caplog,  # type: ignore[no-untyped-def]
+) -> None:
+    fake_openai.mode = "no_json_mode"  # 400 for response_format; the JSON inside prose
+    writer = _writer(fake_openai)
+    with caplog.at_level("WARNING", logger="pipeline.brief"):
+        first, second = writer.write(CAPTIONS), writer.write(CAPTIONS)
+    assert first.source == second.source == "llm"
+    assert first.genres == ("bossa nova", "ambient", "acoustic folk")
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "json_mode=off" in line and fake_openai.base_url in line
+    # asked with JSON mode, refused, asked without; the second brief asks without at once
+    formats = ["response_format" in body for body in fake_openai.requests]
+    assert formats == [True, False, False]
+
+
+def test_a_bad_request_that_json_mode_did_not_cause_keeps_json_mode(fake_openai, caplog) -> None:  # type: ignore[no-untyped-def]
+    fake_openai.mode = "error400"
+    writer = _writer(fake_openai)
+    with caplog.at_level("WARNING", logger="pipeline.brief"):
+        assert writer.write(CAPTIONS).source == "offline"
+    assert writer.json_mode and "json_mode=off" not in caplog.text
 
 
 def test_the_offline_brief_is_deterministic_and_follows_the_captions() -> None:
