@@ -100,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bot", help="run the Telegram bot (and the pipeline in-process)")
     p.set_defaults(run=_bot)
 
+    p = sub.add_parser("doctor", help="check this host for the bot: each line ok, or how to fix it")
+    p.set_defaults(run=_doctor)
+
     p = sub.add_parser("worker", help="serve the pipeline to the bot from a Ray cluster")
     p.add_argument("--address", default=None, help="Ray address (default: IMMU_RAY_ADDRESS)")
     p.add_argument("--workers", type=int, default=None, help="actors here (default: one per GPU)")
@@ -309,6 +312,16 @@ def _bot(args: argparse.Namespace, settings: object) -> int:
     from bot.app import run_bot
 
     return run_bot(settings)  # type: ignore[arg-type]
+
+
+def _doctor(args: argparse.Namespace, settings: object) -> int:
+    from bot.settings import Settings
+    from immu.doctor import can_start, run_checks, show
+
+    assert isinstance(settings, Settings)
+    lines = run_checks(settings)
+    show(lines)
+    return 0 if can_start(lines) else EXIT_FAILED
 
 
 def _worker(args: argparse.Namespace, settings: object) -> int:
