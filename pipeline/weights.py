@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +63,73 @@ _TINY_WORDS = [
 ]
 
 
-def download_models(repo_ids: list[str]) -> list[str]:
-    """Fetch each model into the Hugging Face cache; returns the local folders."""
-    from huggingface_hub import snapshot_download
+# What IMMU never loads: single-file checkpoints, TorchScript, other frameworks' weights.
+_NEVER = (".ckpt", ".pt", ".pth", ".onnx", ".onnx_data", ".msgpack", ".h5", ".tflite", ".pb")
+# Folders of a diffusers pipeline that IMMU never loads (it runs without the safety
+# checker; its own photo filter is the classifier) or other runtimes' exports.
+_SKIP_FOLDERS = frozenset({"safety_checker", "onnx", "openvino", "coreml", "flax"})
+_SMALL = (".json", ".txt", ".model")  # configs, vocabularies, sentencepiece models
+
+
+@dataclass(frozen=True)
+class DownloadPlan:
+    """The files of one repository that IMMU loads, with their total size in bytes."""
+
+    files: list[str]
+    total: int
+    notes: list[str] = field(default_factory=list)
+
+
+def choose_files(sizes: dict[str, int]) -> DownloadPlan:
+    """Pick what IMMU loads from a repository's files (path -> bytes).
+
+    Per folder: the safetensors weights where the folder has them, else the ``.bin``
+    ones (a note says so); no variants (``*.fp16.*``: IMMU loads no variant), no
+    single-file checkpoints or other frameworks' files; in a diffusers pipeline (a
+    ``model_index.json`` at the root) nothing of the root's weights and nothing of the
+    safety checker.
+    """
+    pipeline = "model_index.json" in sizes
+    folders: dict[str, list[str]] = {}
+    chosen: list[str] = []
+    for path in sorted(sizes):
+        folder, _, name = path.rpartition("/")
+        parts = path.split("/")[:-1]
+        if any(part in _SKIP_FOLDERS for part in parts) or name.endswith(_NEVER):
+            continue
+        if name.endswith(_SMALL):
+            chosen.append(path)
+        elif name.endswith((".safetensors", ".bin")) and not (pipeline and not folder):
+            folders.setdefault(folder, []).append(path)
+    notes: list[str] = []
+    for folder, weights in folders.items():
+        plain = [w for w in weights if not _is_variant(w.rpartition("/")[2])]
+        safe = [w for w in plain if w.endswith(".safetensors")]
+        bins = [w for w in plain if w.endswith(".bin")]
+        where = f"{folder}/" if folder else "the root"
+        if safe:
+            chosen += safe
+        elif bins:
+            chosen += bins
+            notes.append(f"{where}: no safetensors weights, fetching {', '.join(bins)} instead")
+        else:
+            notes.append(f"{where}: only variant weights ({', '.join(weights)}), none IMMU loads")
+    chosen.sort()
+    return DownloadPlan(chosen, sum(sizes[f] for f in chosen), notes)
+
+
+def _is_variant(name: str) -> bool:
+    """``diffusion_pytorch_model.fp16.safetensors``: a variant; ``model-00001-of-00002.safetensors``
+    and ``pytorch_model.bin``: not."""
+    stem = name.rsplit(".", 1)[0]
+    return "." in stem
+
+
+def download_models(repo_ids: list[str], *, say: Callable[[str], None] = print) -> list[str]:
+    """Fetch what IMMU loads of each model into the Hugging Face cache, saying the size
+    first and showing a progress bar; returns the local folders."""
+    from huggingface_hub import HfApi, snapshot_download
+    from tqdm.auto import tqdm
 
     folders = []
     for repo_id in repo_ids:
@@ -71,11 +137,17 @@ def download_models(repo_ids: list[str]) -> list[str]:
             folders.append(repo_id)
             continue
         try:
+            info = HfApi().model_info(repo_id, files_metadata=True)
+            plan = choose_files({s.rfilename: s.size or 0 for s in info.siblings or []})
+            say(f"{repo_id}: {len(plan.files)} files, {_human(plan.total)}")
+            for note in plan.notes:
+                say(f"{repo_id}: {note}")
             folders.append(
                 snapshot_download(
                     repo_id,
-                    allow_patterns=["*.json", "*.txt", "*.safetensors", "*.model"],
-                    ignore_patterns=["*.onnx*", "*.msgpack", "*.h5", "*.ckpt"],
+                    revision=info.sha,
+                    allow_patterns=plan.files,
+                    tqdm_class=tqdm,  # a bar even where the hub's own bars are off
                 )
             )
         except Exception as exc:  # network, auth, missing repo: one clear line
@@ -86,15 +158,29 @@ def download_models(repo_ids: list[str]) -> list[str]:
     return folders
 
 
-def write_tiny_models(root: Path) -> dict[str, str]:
-    """Tiny random-weight BLIP and Riffusion-shaped models, saved like the real ones.
+def _human(size: int) -> str:
+    if size < 1000:
+        return f"{size} B"
+    for unit, scale in (("KB", 1e3), ("MB", 1e6)):
+        if size < scale * 1000:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size / 1e9:.2f} GB"
+
+
+def write_tiny_models(root: Path, *, safetensors: bool = True) -> dict[str, str]:
+    """Tiny random-weight BLIP, Riffusion and photo classifier, in the real repositories'
+    layouts and config keys. ``safetensors=False`` saves the weights as ``.bin`` files,
+    as older repositories hold them.
 
     Returns the settings (env var -> value) that point IMMU at them.
     """
     root = root.resolve()
-    caption = _write_blip(root / "blip", _TINY_BLIP)
-    music = _write_riffusion(root / "riffusion", _TINY_SD)
-    safety = write_tiny_classifier(root / "safety")
+    caption = _write_blip(root / "blip", _TINY_BLIP, safetensors=safetensors)
+    music = _write_riffusion(root / "riffusion", _TINY_SD, safetensors=safetensors)
+    safety = write_tiny_classifier(root / "safety", safetensors=safetensors)
+    if not safetensors:  # transformers 5 saves safetensors only: convert its files
+        for folder in (caption, music / "text_encoder", safety):
+            _to_bin(folder / "model.safetensors")
     return {
         "IMMU_CAPTION_MODEL": str(caption),
         "IMMU_MUSIC_MODEL": str(music),
@@ -104,7 +190,7 @@ def write_tiny_models(root: Path) -> dict[str, str]:
     }
 
 
-def write_tiny_classifier(folder: Path) -> Path:
+def write_tiny_classifier(folder: Path, *, safetensors: bool = True) -> Path:
     """A random-weight ViT image classifier with an NSFW detector's labels (normal/nsfw),
     shaped like ``Falconsai/nsfw_image_detection``: what ``IMMU_MODERATION=auto`` loads."""
     import torch
@@ -123,7 +209,7 @@ def write_tiny_classifier(folder: Path) -> Path:
         label2id={"normal": 0, "nsfw": 1},
     )
     torch.manual_seed(0)
-    ViTForImageClassification(config).save_pretrained(folder)
+    ViTForImageClassification(config).save_pretrained(folder, safe_serialization=safetensors)
     ViTImageProcessor(size={"height": size, "width": size}).save_pretrained(folder)
     return folder
 
@@ -180,7 +266,7 @@ _FULL_SD = {
 }  # fmt: skip
 
 
-def _write_blip(folder: Path, size: dict[str, Any]) -> Path:
+def _write_blip(folder: Path, size: dict[str, Any], *, safetensors: bool = True) -> Path:
     import torch
     from transformers import (
         BertTokenizer,
@@ -230,12 +316,55 @@ def _write_blip(folder: Path, size: dict[str, Any]) -> Path:
         projection_dim=size["proj"],
     )
     torch.manual_seed(0)
-    BlipForConditionalGeneration(config).save_pretrained(folder)
+    BlipForConditionalGeneration(config).save_pretrained(folder, safe_serialization=safetensors)
     processor.save_pretrained(folder)
+    _shape_like_blip(folder, image)
     return folder
 
 
-def _write_riffusion(folder: Path, size: dict[str, Any]) -> Path:
+def _shape_like_blip(folder: Path, image: int) -> None:
+    """The processor files Salesforce/blip-image-captioning-large holds: the image
+    preprocessing in ``preprocessor_config.json`` (not a ``processor_config.json``),
+    a BERT tokenizer's ``special_tokens_map.json`` and ``tokenizer_config.json``."""
+    (folder / "processor_config.json").unlink(missing_ok=True)
+    _write_json(
+        folder / "preprocessor_config.json",
+        {
+            "do_normalize": True,
+            "do_resize": True,
+            "image_mean": [0.48145466, 0.4578275, 0.40821073],
+            "image_processor_type": "BlipImageProcessor",
+            "image_std": [0.26862954, 0.26130258, 0.27577711],
+            "processor_class": "BlipProcessor",
+            "rescale_factor": 0.00392156862745098,
+            "size": image,
+        },
+    )
+    special = {
+        "cls_token": "[CLS]",
+        "mask_token": "[MASK]",
+        "pad_token": "[PAD]",
+        "sep_token": "[SEP]",
+        "unk_token": "[UNK]",
+    }
+    _write_json(folder / "special_tokens_map.json", special)
+    _write_json(
+        folder / "tokenizer_config.json",
+        {
+            **special,
+            "do_basic_tokenize": True,
+            "do_lower_case": True,
+            "model_max_length": 512,
+            "never_split": None,
+            "processor_class": "BlipProcessor",
+            "strip_accents": None,
+            "tokenize_chinese_chars": True,
+            "tokenizer_class": "BertTokenizer",
+        },
+    )
+
+
+def _write_riffusion(folder: Path, size: dict[str, Any], *, safetensors: bool = True) -> Path:
     import torch
     from diffusers import (
         AutoencoderKL,
@@ -254,10 +383,12 @@ def _write_riffusion(folder: Path, size: dict[str, Any]) -> Path:
         vocab.setdefault(ch + "</w>", len(vocab))
     for i in range(max(0, size["vocab"] - len(vocab))):
         vocab[f"<unused{i}>"] = len(vocab)
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
+    words = folder / "tokenizer"
+    words.mkdir(exist_ok=True)
+    (words / "vocab.json").write_text(json.dumps(vocab))
+    (words / "merges.txt").write_text("#version: 0.2\n")
     tokenizer = CLIPTokenizer(
-        str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77
+        str(words / "vocab.json"), str(words / "merges.txt"), model_max_length=77
     )
     hidden, layers, heads, ff = size["text"]
     torch.manual_seed(0)
@@ -317,5 +448,75 @@ def _write_riffusion(folder: Path, size: dict[str, Any]) -> Path:
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    pipe.save_pretrained(folder)  # type: ignore[attr-defined]
+    pipe.save_pretrained(folder, safe_serialization=safetensors)  # type: ignore[attr-defined]
+    _shape_like_riffusion(folder)
     return folder
+
+
+def _shape_like_riffusion(folder: Path) -> None:
+    """The files riffusion/riffusion-model-v1 holds besides the weights: its
+    ``model_index.json`` names the safety checker and its feature extractor (IMMU loads
+    neither), ``feature_extractor/`` holds the CLIP preprocessing, ``tokenizer/`` the
+    four files of a slow CLIP tokenizer."""
+    index_file = folder / "model_index.json"
+    index = json.loads(index_file.read_text())
+    index.pop("image_encoder", None)
+    index["safety_checker"] = ["stable_diffusion", "StableDiffusionSafetyChecker"]
+    index["feature_extractor"] = ["transformers", "CLIPFeatureExtractor"]
+    index_file.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    clip_mean, clip_std = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
+    _write_json(
+        folder / "feature_extractor" / "preprocessor_config.json",
+        {
+            "crop_size": 224,
+            "do_center_crop": True,
+            "do_normalize": True,
+            "do_resize": True,
+            "feature_extractor_type": "CLIPFeatureExtractor",
+            "image_mean": clip_mean,
+            "image_std": clip_std,
+            "resample": 3,
+            "size": 224,
+        },
+    )
+    words = folder / "tokenizer"
+    (words / "tokenizer.json").unlink(missing_ok=True)  # the real folder has none
+    token = {"lstrip": False, "normalized": True, "rstrip": False, "single_word": False}
+    start, end = "<|startoftext|>", "<|endoftext|>"
+    _write_json(
+        words / "special_tokens_map.json",
+        {
+            "bos_token": {"content": start, **token},
+            "eos_token": {"content": end, **token},
+            "pad_token": end,
+            "unk_token": {"content": end, **token},
+        },
+    )
+    _write_json(
+        words / "tokenizer_config.json",
+        {
+            "add_prefix_space": False,
+            "bos_token": {"__type": "AddedToken", "content": start, **token},
+            "do_lower_case": True,
+            "eos_token": {"__type": "AddedToken", "content": end, **token},
+            "errors": "replace",
+            "model_max_length": 77,
+            "pad_token": end,
+            "tokenizer_class": "CLIPTokenizer",
+            "unk_token": {"__type": "AddedToken", "content": end, **token},
+        },
+    )
+
+
+def _to_bin(weights: Path) -> None:
+    """``model.safetensors`` -> ``pytorch_model.bin``, the file an older repository holds."""
+    import torch
+    from safetensors.torch import load_file
+
+    torch.save(load_file(weights), weights.with_name("pytorch_model.bin"))
+    weights.unlink()
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
