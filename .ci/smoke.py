@@ -2,7 +2,8 @@
 
 Run by ``.ci/run`` with the developers' Python (it has the fake Bot API's aiohttp);
 the bot under test is the ``immu`` of another virtual environment that got nothing
-but ``pip install -e .``. Exit 0 when a photo got three audios and a choice keyboard.
+but ``pip install -e .``. Exit 0 when ``immu doctor`` passed every check against the fake
+Bot API and a photo got three audios and a choice keyboard.
 
     python .ci/smoke.py RUNTIME_VENV WORK_DIR
 """
@@ -65,6 +66,12 @@ def main() -> int:
         IMMU_DATA_DIR=str(work / "data"),
         IMMU_POLL_TIMEOUT_S="1",
     )
+    report = _run(venv, work, "doctor", env=env)  # exits 1 unless the bot can start
+    if "The bot can start." not in report or "✗" in report:
+        sys.exit(f"smoke: immu doctor found a problem:\n{report}")
+    print(f"smoke: immu doctor ({time.monotonic() - started:.0f} s)", flush=True)
+
+    started = time.monotonic()
     log = open(work / "bot.log", "wb")  # noqa: SIM115 - closed with the process
     bot = subprocess.Popen(
         [str(venv / "bin" / "immu"), "bot"], cwd=work, env=env, stdout=log, stderr=log
