@@ -144,8 +144,7 @@ def download_models(repo_ids: list[str], *, say: Callable[[str], None] = print) 
                 say(f"{repo_id}: {note}")
             folders.append(
                 snapshot_download(
-                    repo_id,
-                    revision=info.sha,
+                    repo_id,  # the main branch, so refs/main is written for offline loads
                     allow_patterns=plan.files,
                     tqdm_class=tqdm,  # a bar even where the hub's own bars are off
                 )

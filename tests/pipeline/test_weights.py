@@ -169,7 +169,8 @@ def test_download_says_the_size_then_fetches_only_the_chosen_files(
     assert said[0] == "riffusion/riffusion-model-v1: 13 files, 4.27 GB"
     assert len(said) == 3 and "vae/" in said[2]
     assert fetched["allow_patterns"] == choose_files(RIFFUSION).files
-    assert fetched["revision"] == "a" * 40 and fetched["tqdm_class"] is not None
+    assert fetched.get("revision") is None  # main: the cache then records refs/main
+    assert fetched["tqdm_class"] is not None
 
 
 def test_tiny_models_have_the_real_repositories_layout(tiny_models: dict[str, str]) -> None:
