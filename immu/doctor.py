@@ -433,7 +433,7 @@ def show(lines: list[Check]) -> None:
 
     console = Console()
     if not console.is_terminal:
-        console = Console(width=200)  # a log or a pipe: one line per check
+        console = Console(width=400)  # a log or a pipe: one line per check, unwrapped
     table = Table(title="immu doctor", show_lines=False)
     table.add_column("")
     table.add_column("check")

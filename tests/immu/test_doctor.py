@@ -46,11 +46,15 @@ def _doctor(env: dict[str, str], cwd: Path) -> tuple[int, dict[str, tuple[bool, 
         capture_output=True, text=True, env=full_env, cwd=cwd, timeout=300,
     )  # fmt: skip
     assert "Traceback" not in result.stderr, result.stderr
-    lines = {}
+    lines: dict[str, tuple[bool, str]] = {}
+    name = ""
     for row in result.stdout.splitlines():
         cells = [cell.strip() for cell in row.split("│")]
         if len(cells) == 6 and cells[1] in ("✓", "✗"):
-            lines[cells[2]] = (cells[1] == "✓", " ".join(cells[3:5]))
+            name = cells[2]
+            lines[name] = (cells[1] == "✓", " ".join(cells[3:5]))
+        elif len(cells) == 6 and name and not cells[1]:  # a cell wrapped onto a next row
+            lines[name] = (lines[name][0], " ".join([lines[name][1], *cells[3:5]]))
     assert lines, result.stdout
     return result.returncode, lines
 
@@ -166,3 +170,27 @@ def test_missing_weights_reads_what_the_configs_imply(
     }
     (sharded / "model.safetensors.index.json").write_text(json.dumps(index))
     assert missing_weights(sharded) == "no model-00002-of-00002.safetensors"
+
+
+def test_hub_ids_are_found_in_the_hub_cache_and_checked_there(
+    good_env: dict[str, str], tiny_models: dict[str, str], tmp_path: Path
+) -> None:
+    hub = tmp_path / "hf" / "hub"
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    for repo, key in [
+        ("Salesforce/blip-image-captioning-large", "IMMU_CAPTION_MODEL"),
+        ("riffusion/riffusion-model-v1", "IMMU_MUSIC_MODEL"),
+    ]:
+        cached = hub / ("models--" + repo.replace("/", "--"))
+        shutil.copytree(tiny_models[key], cached / "snapshots" / revision)
+        (cached / "refs").mkdir()
+        (cached / "refs" / "main").write_text(revision)
+    for weights in (hub / "models--riffusion--riffusion-model-v1").rglob("vae/diffusion_*"):
+        weights.unlink()  # an interrupted download
+    env = {k: v for k, v in good_env.items() if not k.endswith("_MODEL")}
+    code, lines = _doctor({**env, "HF_HOME": str(tmp_path / "hf")}, tmp_path)
+    assert code == 1
+    ok, text = lines["caption model"]
+    assert ok and "Salesforce/blip-image-captioning-large" in text and revision in text
+    ok, text = lines["music model"]
+    assert not ok and "riffusion/riffusion-model-v1" in text and "vae/" in text
