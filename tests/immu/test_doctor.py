@@ -194,3 +194,25 @@ def test_hub_ids_are_found_in_the_hub_cache_and_checked_there(
     assert ok and "Salesforce/blip-image-captioning-large" in text and revision in text
     ok, text = lines["music model"]
     assert not ok and "riffusion/riffusion-model-v1" in text and "vae/" in text
+
+
+def test_each_gpu_is_a_line_with_its_free_memory_and_fp16(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    from bot.settings import Settings
+    from immu import doctor
+
+    # this host has no GPU: torch's answers are those of a host with an H100 and an old card
+    names = {0: "NVIDIA H100 80GB HBM3", 1: "Tesla K80"}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_device_name", names.get)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda i: (70 * 1024**3, 80 * 1024**3))
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i: [(9, 0), (3, 7)][i])
+    monkeypatch.setattr(doctor, "_driver_version", lambda: "580.65.06")
+    cuda, h100, k80 = doctor.torch_and_gpus(Settings(_env_file=None))  # type: ignore[call-arg]
+    assert cuda.ok and "580.65.06" in cuda.what
+    assert h100.ok and "NVIDIA H100" in h100.what and "70.0 of 80.0 GiB free" in h100.what
+    assert not k80.ok and "fp16 no" in k80.what and k80.fix
