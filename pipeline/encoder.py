@@ -13,12 +13,16 @@ import ffmpeg
 import numpy as np
 
 from pipeline.errors import EncodeError
+from pipeline.loudness import TARGET_LUFS, master
 from pipeline.spectrogram import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
 MP3_BITRATE = "192k"
 AAC_BITRATE = "192k"
+# LAME's MP3 measures 0.3 LU under the waveform it was made from, steadily: aim that
+# much higher, so the file lands on the target (bench/loudness.py); AAC loses nothing
+MP3_LOUDNESS_LOSS_LU = 0.3
 FFMPEG = "ffmpeg"  # the binary on the PATH, unless the operator names another
 FFMPEG_TIMEOUT_S = 120.0  # a 5 s track encodes in well under a second; a minute is a hang
 
@@ -40,6 +44,11 @@ def probe_duration(path: Path | str, *, binary: str = FFMPEG) -> float:
 
     ffmpeg alone, not ffprobe: a static ffmpeg (imageio-ffmpeg's) comes without ffprobe.
     """
+    return len(decode_audio(path, binary=binary)) / SAMPLE_RATE
+
+
+def decode_audio(path: Path | str, *, binary: str = FFMPEG) -> np.ndarray:
+    """A file's audio as a mono float waveform at ``SAMPLE_RATE``, through ffmpeg."""
     try:
         pcm, _ = (
             ffmpeg.input(str(path))
@@ -50,7 +59,7 @@ def probe_duration(path: Path | str, *, binary: str = FFMPEG) -> float:
         raise EncodeError("ffmpeg cannot read the audio") from exc
     except OSError as exc:
         raise EncodeError(_missing(binary)) from exc
-    return len(pcm) / 2 / SAMPLE_RATE
+    return np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
 
 
 def _missing(binary: str) -> str:
@@ -71,6 +80,9 @@ class Encoder:
         self.timeout_s = timeout_s
 
     def mp3(self, audio: np.ndarray, *, cover_jpeg: bytes, title: str, genre: str) -> bytes:
+        """The track at -14 LUFS, its true peak under -1 dBTP, faded in and out
+        (``pipeline.loudness``), as an MP3 with tags and the cover."""
+        audio = master(audio, SAMPLE_RATE, target_lufs=TARGET_LUFS + MP3_LOUDNESS_LOSS_LU)
         with tempfile.TemporaryDirectory(prefix="immu-enc-") as tmp:
             wav, cover, out = Path(tmp, "in.wav"), Path(tmp, "cover.jpg"), Path(tmp, "out.mp3")
             wav.write_bytes(wav_bytes(audio))
@@ -95,21 +107,31 @@ class Encoder:
             return out.read_bytes()
 
     def mp4(self, mp3: bytes, *, cover_jpeg: bytes) -> bytes:
-        """A still-image video of the photo with the track, for the channel feed."""
+        """A still-image video of the photo with the track, for the channel feed.
+
+        The MP3 is decoded and mastered again (its encoding raised the peaks) before
+        AAC encodes it, without perceptual noise substitution: ffmpeg's AAC with it put
+        a limited track's true peak up to +1.9 dBTP (bench/loudness.py).
+        """
         with tempfile.TemporaryDirectory(prefix="immu-enc-") as tmp:
             audio, cover, out = Path(tmp, "in.mp3"), Path(tmp, "cover.jpg"), Path(tmp, "out.mp4")
             audio.write_bytes(mp3)
             cover.write_bytes(cover_jpeg)
-            seconds = probe_duration(audio, binary=self.binary)
+            wave_ = decode_audio(audio, binary=self.binary)
+            wave_ = master(wave_, SAMPLE_RATE)
+            seconds = len(wave_) / SAMPLE_RATE
+            wav = Path(tmp, "in.wav")
+            wav.write_bytes(wav_bytes(wave_))
             stream = ffmpeg.output(
                 ffmpeg.input(str(cover), loop=1, framerate=2, t=seconds).video,
-                ffmpeg.input(str(audio)).audio,
+                ffmpeg.input(str(wav)).audio,
                 str(out),
                 vcodec="libx264",
                 tune="stillimage",
                 pix_fmt="yuv420p",
                 acodec="aac",
                 audio_bitrate=AAC_BITRATE,
+                aac_pns=0,
                 t=seconds,  # -shortest overshoots with a looped still image
                 movflags="+faststart",
             )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from pipeline.encoder import Encoder, probe_duration
+from pipeline.encoder import Encoder, decode_audio, probe_duration
 from pipeline.errors import EncodeError
 from pipeline.spectrogram import SAMPLE_RATE
 
@@ -103,3 +105,95 @@ def test_a_hung_ffmpeg_ends_with_a_clear_error(tmp_path: Path) -> None:
     encoder = Encoder(str(hung), timeout_s=0.5)
     with pytest.raises(EncodeError, match="longer than"):
         encoder.mp3(np.zeros(4410, dtype=np.float32), cover_jpeg=b"", title="t", genre="g")
+
+
+# --- loudness: every track at -14 LUFS, true peak under -1 dBTP, no click -----------
+
+CLIP = np.arange(int(5.12 * SAMPLE_RATE)) / SAMPLE_RATE  # one Riffusion clip's length
+
+
+def _quiet_sine() -> np.ndarray:
+    return 0.02 * np.sin(2 * np.pi * 440 * CLIP)
+
+
+def _loud_chord() -> np.ndarray:
+    out = sum(
+        gain * np.sin(2 * np.pi * harmonic * f * CLIP)
+        for f in (220.0, 277.18, 329.63, 440.0)
+        for harmonic, gain in ((1, 1.0), (2, 0.5), (3, 0.25))
+    )
+    return 0.99 * out / np.abs(out).max()
+
+
+def _noise_bursts() -> np.ndarray:
+    """White noise (uniform, as a hat or a shaker) on for 75 ms four times a second."""
+    noise = np.random.default_rng(0).uniform(-0.9, 0.9, len(CLIP))
+    return noise * ((CLIP * 4) % 1 < 0.3)
+
+
+def _gaussian_noise_bursts() -> np.ndarray:
+    """Its true peak stands about 15 dB over its loudness; -14 LUFS under -1 dBTP leaves
+    room for 13, and a limiter cannot take the rest off noise without flattening it."""
+    noise = np.random.default_rng(0).standard_normal(len(CLIP))
+    return 0.3 * noise * ((CLIP * 4) % 1 < 0.3)
+
+
+METER = ["-af", "ebur128=peak=true", "-f", "null", "-"]
+
+
+def _meter(ffmpeg_binary: str, path: Path) -> tuple[float, float]:
+    """Integrated loudness (LUFS) and true peak (dBTP) from ffmpeg's own EBU R128 meter."""
+    result = subprocess.run(
+        [ffmpeg_binary, "-nostats", "-hide_banner", "-i", str(path), *METER],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    summary = result.stderr[result.stderr.rfind("Summary:") :]
+    loudness = re.search(r"I:\s+(-?[\d.]+) LUFS", summary)
+    peak = re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", summary)
+    assert loudness and peak, summary
+    return float(loudness.group(1)), float(peak.group(1))
+
+
+def _rms_db(samples: np.ndarray) -> float:
+    return float(20 * np.log10(max(float(np.sqrt(np.mean(samples**2))), 1e-9)))
+
+
+@pytest.mark.parametrize(
+    "signal", [_quiet_sine, _loud_chord, _noise_bursts], ids=lambda f: f.__name__[1:]
+)
+def test_every_track_is_at_minus_14_lufs_under_minus_1_dbtp_without_a_click(
+    signal, cover: bytes, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    binary = _real_ffmpeg()
+    encoder = Encoder(binary)
+    mp3 = tmp_path / "track.mp3"
+    mp3.write_bytes(
+        encoder.mp3(signal().astype(np.float32), cover_jpeg=cover, title="t", genre="g")
+    )
+    mp4 = tmp_path / "track.mp4"
+    mp4.write_bytes(encoder.mp4(mp3.read_bytes(), cover_jpeg=cover))
+    for encoded in (mp3, mp4):
+        loudness, peak = _meter(binary, encoded)
+        assert loudness == pytest.approx(-14.0, abs=0.5), encoded.name
+        assert peak <= -1.0, encoded.name
+    audio = decode_audio(mp3, binary=binary)
+    ms = SAMPLE_RATE // 1000
+    assert _rms_db(audio[:ms]) < -40.0  # it starts from silence
+    assert _rms_db(audio[-ms:]) < -40.0  # and ends in it
+
+
+def test_a_track_whose_peaks_forbid_minus_14_lufs_keeps_the_ceiling(
+    cover: bytes, tmp_path: Path
+) -> None:
+    binary = _real_ffmpeg()
+    mp3 = tmp_path / "track.mp3"
+    mp3.write_bytes(
+        Encoder(binary).mp3(
+            _gaussian_noise_bursts().astype(np.float32), cover_jpeg=cover, title="t", genre="g"
+        )
+    )
+    loudness, peak = _meter(binary, mp3)
+    assert peak <= -1.0
+    assert -17.0 < loudness <= -14.0  # as loud as the ceiling allows, no louder than the rest
