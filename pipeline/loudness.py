@@ -5,12 +5,12 @@ an absolute gate at -70 LUFS and a relative gate 10 LU under the ungated loudnes
 true peak is the peak of the signal oversampled four times (band-limited interpolation).
 
 ``master`` rolls off what lies over 14 kHz (a Riffusion track has nothing there), fades
-the ends (no click where a track starts or stops), sets the gain to
-the target and catches what then rises over the ceiling with a look-ahead limiter on
-the oversampled peaks, measuring again after each pass so the limiter's loss is made
-up. The ceiling leaves room for what MP3 and AAC encoding add to the peaks.
+the ends (no click where a track starts or stops), sets the gain to the target and
+catches what then rises over the ceiling with a look-ahead limiter on the oversampled
+peaks, measuring again after each pass so the limiter's loss is made up. The ceiling
+leaves room for what MP3 and AAC encoding add to the peaks.
 
-ffmpeg's ``loudnorm`` does not do here: in its dynamic mode a 5 s clip lands 1 to 2 LU
+ffmpeg's ``loudnorm`` does not do here: in its dynamic mode a 5 s clip lands up to 3 LU
 under the target with peaks over -1 dBTP, and a clip under 3 s comes out near silent;
 its two-pass linear mode falls back to the dynamic one whenever the gain would push
 the peaks over the ceiling (``bench/loudness.py``).
