@@ -138,7 +138,7 @@ async def test_a_second_tap_during_a_slow_upload_never_posts_twice(
     bot = await start_bot(upload_timeout_s=5)
     ann = tg.user(42, "Ann")
     result = await bot.deliver(ann)
-    tg.slow("sendVideo", 16)  # carried out, answered after the upload's deadline
+    tg.slow("sendVideo", 7)  # carried out, answered after the 5 s read timeout
     tg.tap(ann, result, f"pick:{job_of(result)}:0")
     await bot.until(lambda: tg.calls_to("sendVideo"), "the upload on its way")
     tg.tap(ann, result, f"pick:{job_of(result)}:0")  # impatient
