@@ -49,9 +49,11 @@ async def _with_operators(tg: FakeTelegram, start_bot: StartBot, **settings: Any
 async def _posted(bot: RunningBot, user: dict[str, Any]) -> dict[str, Any]:
     """The person's photo, composed, picked and in the channel: the channel message."""
     result = await bot.deliver(user)
-    before = len(_channel_posts(bot.tg))
+    before, answered = len(_channel_posts(bot.tg)), len(popups(bot.tg))
     bot.tg.tap(user, result, f"pick:{job_of(result)}:0")
     posts = await bot.until(lambda: _channel_posts(bot.tg)[before:], "in the channel")
+    # the tap's own answer comes after the post: wait, so later popups keep their order
+    await bot.until(lambda: len(popups(bot.tg)) > answered, "the pick answered")
     return posts[0]
 
 
