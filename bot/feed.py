@@ -131,22 +131,6 @@ class Feed:
             rows.append([keyboards.report(langs[0], post_id)])
         return InlineKeyboardMarkup(rows)
 
-    async def publish(
-        self,
-        post_id: int,
-        job: Job,
-        track: TrackRow,
-        user: User,
-        *,
-        to: int | str | None = None,
-        note: str = "",
-        markup: InlineKeyboardMarkup | None = None,
-    ) -> Message:
-        """Prepare and send in one go (the operators' copies: a failure there is logged)."""
-        return await self.send(
-            await self.prepare(post_id, job, track, user, to=to, note=note, markup=markup)
-        )
-
     async def prepare(
         self,
         post_id: int,

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import sqlite3
-import sys
 import tarfile
 from pathlib import Path
 
@@ -13,22 +10,10 @@ from bot.telegram.texts import CATALOGUE
 from pipeline import Stage
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
-from tests.support.harness import keyboard_message, popups, results, texts_to
+from tests.support.harness import keyboard_message, popups, results, run_immu, texts_to
 from tests.support.inprocess import CHANNEL, PHOTO, StartBot, job_of
-from tests.support.paths import ROOT
 
 EN = CATALOGUE["en"]
-
-
-async def _immu(*args: str, data_dir: Path) -> tuple[int, str]:
-    """The ``immu`` command in a subprocess, while this loop keeps the bot serving."""
-    env = {**os.environ, "IMMU_DATA_DIR": str(data_dir)}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "immu.cli", *args, env=env, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    output, _ = await asyncio.wait_for(process.communicate(), 120)
-    return process.returncode or 0, output.decode(errors="replace")
 
 
 async def test_forget_removes_posts_files_and_rows_and_backup_works_meanwhile(
@@ -43,7 +28,7 @@ async def test_forget_removes_posts_files_and_rows_and_backup_works_meanwhile(
 
     # an online backup by the operator's command while the bot runs: consistent, complete
     backup = bot.data_dir.parent / "backup.tar"
-    code, output = await _immu("backup", str(backup), data_dir=bot.data_dir)
+    code, output = await run_immu("backup", str(backup), data_dir=bot.data_dir)
     assert code == 0, output
     with tarfile.open(backup) as tar, tar.extractfile("immu.db") as stored:  # type: ignore[union-attr]
         (bot.data_dir.parent / "backup.db").write_bytes(stored.read())

@@ -3,31 +3,16 @@ and the bot there serves the old posts: profiles, deletes and remixes of them.""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import shutil
-import sys
 from pathlib import Path
 
 from bot.telegram.texts import CATALOGUE
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, CHANNEL_USERNAME, FakeTelegram
-from tests.support.harness import answers, keyboard_message, popups
+from tests.support.harness import answers, keyboard_message, popups, run_immu
 from tests.support.inprocess import CHANNEL, StartBot, job_of
-from tests.support.paths import ROOT
 
 EN = CATALOGUE["en"]
-
-
-async def _immu(*args: str, data_dir: Path) -> tuple[int, str]:
-    """The ``immu`` command in a subprocess, while this loop keeps the bot serving."""
-    env = {**os.environ, "IMMU_DATA_DIR": str(data_dir)}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "immu.cli", *args, env=env, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    output, _ = await asyncio.wait_for(process.communicate(), 120)
-    return process.returncode or 0, output.decode(errors="replace")
 
 
 async def test_a_backup_restored_in_another_folder_serves_profile_delete_and_remix(
@@ -46,14 +31,14 @@ async def test_a_backup_restored_in_another_folder_serves_profile_delete_and_rem
 
     # the operator's backup, while the bot runs
     archive = tmp_path / "backups" / "immu.tar"
-    code, output = await _immu("backup", str(archive), data_dir=first)
+    code, output = await run_immu("backup", str(archive), data_dir=first)
     assert code == 0, output
     assert "the store and 16 files" in output  # per job: photo, cover, 3 MP3s, 3 PNGs
     await bot.stop()
     shutil.rmtree(tmp_path / "host-a")  # the old host is gone
 
     second = tmp_path / "host-b" / "immu"
-    code, output = await _immu("restore", str(archive), data_dir=second)
+    code, output = await run_immu("restore", str(archive), data_dir=second)
     assert code == 0, output
     assert (second / "pseudonym.key").read_bytes() == key  # people keep their pseudonyms
     composer = FakeComposer()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -142,3 +143,14 @@ def caption_words(caption: str) -> str:
     words, _, signature = caption.rpartition("\n\n♪ ")
     assert signature.endswith("</a>"), caption
     return words
+
+
+async def run_immu(*args: str, data_dir: Path) -> tuple[int, str]:
+    """The ``immu`` command in a subprocess, while the test's loop keeps the bot serving."""
+    env = {**os.environ, "IMMU_DATA_DIR": str(data_dir)}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "immu.cli", *args, env=env, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), 120)
+    return process.returncode or 0, output.decode(errors="replace")
