@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = Field(8443, ge=1, le=65535)
     webhook_secret: SecretStr | None = None
+    # the Mini App's pages (bot/web/miniapp.py): off unless webapp_url is set
+    webapp_url: str = ""
+    webapp_host: str = "127.0.0.1"
+    webapp_port: int = Field(8090, ge=1, le=65535)
+    webapp_name: str = Field("app", pattern=r"^[A-Za-z0-9_]{3,30}$")
+    webapp_max_age_s: float = Field(86400.0, gt=0)
+    webapp_rate: int = Field(120, ge=1)
 
     # --- moderation ---
     moderation: Literal["off", "auto", "review"] = "off"
