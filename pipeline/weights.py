@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,10 @@ _NEVER = (".ckpt", ".pt", ".pth", ".onnx", ".onnx_data", ".msgpack", ".h5", ".tf
 # checker; its own photo filter is the classifier) or other runtimes' exports.
 _SKIP_FOLDERS = frozenset({"safety_checker", "onnx", "openvino", "coreml", "flax"})
 _SMALL = (".json", ".txt", ".model")  # configs, vocabularies, sentencepiece models
+# The weights files transformers and diffusers load, whole or sharded
+# (``model-00001-of-00002.safetensors``); other weights beside them are another tool's
+# (madebyollin/taesd's ``taesd_decoder.safetensors``, a root ``*.safetensors`` checkpoint).
+_LOADED_WEIGHTS = re.compile(r"(model|pytorch_model|diffusion_pytorch_model)(-\d+-of-\d+)?(\.\w+)?")
 
 
 @dataclass(frozen=True)
@@ -84,10 +89,11 @@ def choose_files(sizes: dict[str, int]) -> DownloadPlan:
     """Pick what IMMU loads from a repository's files (path -> bytes).
 
     Per folder: the safetensors weights where the folder has them, else the ``.bin``
-    ones (a note says so); no variants (``*.fp16.*``: IMMU loads no variant), no
-    single-file checkpoints or other frameworks' files; in a diffusers pipeline (a
-    ``model_index.json`` at the root) nothing of the root's weights and nothing of the
-    safety checker.
+    ones (a note says so), and only the files the model libraries load (``model``,
+    ``pytorch_model``, ``diffusion_pytorch_model``, whole or sharded); no variants
+    (``*.fp16.*``: IMMU loads no variant), no single-file checkpoints or other
+    frameworks' files; in a diffusers pipeline (a ``model_index.json`` at the root)
+    nothing of the root's weights and nothing of the safety checker.
     """
     pipeline = "model_index.json" in sizes
     folders: dict[str, list[str]] = {}
@@ -99,7 +105,11 @@ def choose_files(sizes: dict[str, int]) -> DownloadPlan:
             continue
         if name.endswith(_SMALL):
             chosen.append(path)
-        elif name.endswith((".safetensors", ".bin")) and not (pipeline and not folder):
+        elif (
+            name.endswith((".safetensors", ".bin"))
+            and not (pipeline and not folder)
+            and _LOADED_WEIGHTS.fullmatch(name.rsplit(".", 1)[0])
+        ):
             folders.setdefault(folder, []).append(path)
     notes: list[str] = []
     for folder, weights in folders.items():
@@ -166,20 +176,20 @@ def _human(size: int) -> str:
     return f"{size / 1e9:.2f} GB"
 
 
-def write_tiny_models(root: Path, *, safetensors: bool = True) -> dict[str, str]:
-    """Tiny random-weight BLIP, Riffusion and photo classifier, in the real repositories'
-    layouts and config keys. ``safetensors=False`` saves the weights as ``.bin`` files,
-    as older repositories hold them.
+def write_tiny_models(root: Path, *, safetensors: bool | None = None) -> dict[str, str]:
+    """Tiny random-weight BLIP, Riffusion and photo classifier, in the files and config
+    keys that ``immu models download`` fetches of the real repositories.
+
+    The weights come in the formats those repositories hold: ``model.safetensors`` for
+    BLIP and the classifier, ``.bin`` files for Riffusion (its main branch has no
+    safetensors). ``safetensors=True`` or ``False`` writes every model in that one format.
 
     Returns the settings (env var -> value) that point IMMU at them.
     """
     root = root.resolve()
-    caption = _write_blip(root / "blip", _TINY_BLIP, safetensors=safetensors)
-    music = _write_riffusion(root / "riffusion", _TINY_SD, safetensors=safetensors)
-    safety = write_tiny_classifier(root / "safety", safetensors=safetensors)
-    if not safetensors:  # transformers 5 saves safetensors only: convert its files
-        for folder in (caption, music / "text_encoder", safety):
-            _to_bin(folder / "model.safetensors")
+    caption = _write_blip(root / "blip", _TINY_BLIP, safetensors=safetensors is not False)
+    music = _write_riffusion(root / "riffusion", _TINY_SD, safetensors=bool(safetensors))
+    safety = write_tiny_classifier(root / "safety", safetensors=safetensors is not False)
     return {
         "IMMU_CAPTION_MODEL": str(caption),
         "IMMU_MUSIC_MODEL": str(music),
@@ -205,11 +215,16 @@ def write_tiny_classifier(folder: Path, *, safetensors: bool = True) -> Path:
         num_attention_heads=2,
         intermediate_size=37,
         id2label={0: "normal", 1: "nsfw"},
-        label2id={"normal": 0, "nsfw": 1},
+        label2id={"normal": "0", "nsfw": "1"},  # strings, as the real config.json has them
+        problem_type="single_label_classification",
     )
     torch.manual_seed(0)
-    ViTForImageClassification(config).save_pretrained(folder, safe_serialization=safetensors)
+    ViTForImageClassification(config).save_pretrained(folder)
     ViTImageProcessor(size={"height": size, "width": size}).save_pretrained(folder)
+    # the labels file the repository holds beside config.json (IMMU reads config.json's)
+    (folder / "labels.json").write_text(json.dumps({"0": "normal", "1": "nsfw"}, indent=4))
+    if not safetensors:
+        _to_bin(folder / "model.safetensors")
     return folder
 
 
@@ -315,28 +330,37 @@ def _write_blip(folder: Path, size: dict[str, Any], *, safetensors: bool = True)
         projection_dim=size["proj"],
     )
     torch.manual_seed(0)
-    BlipForConditionalGeneration(config).save_pretrained(folder, safe_serialization=safetensors)
+    BlipForConditionalGeneration(config).save_pretrained(folder)
     processor.save_pretrained(folder)
     _shape_like_blip(folder, image)
+    if not safetensors:
+        _to_bin(folder / "model.safetensors")
     return folder
 
 
 def _shape_like_blip(folder: Path, image: int) -> None:
-    """The processor files Salesforce/blip-image-captioning-large holds: the image
-    preprocessing in ``preprocessor_config.json`` (not a ``processor_config.json``),
-    a BERT tokenizer's ``special_tokens_map.json`` and ``tokenizer_config.json``."""
+    """The files Salesforce/blip-image-captioning-large holds besides the weights: no
+    ``generation_config.json`` (generation settings come from ``config.json``) and no
+    ``processor_config.json``; the image preprocessing in ``preprocessor_config.json``, a
+    BERT tokenizer's ``special_tokens_map.json``, ``tokenizer_config.json``,
+    ``tokenizer.json`` and ``vocab.txt``, with the real files' keys."""
     (folder / "processor_config.json").unlink(missing_ok=True)
+    (folder / "generation_config.json").unlink(missing_ok=True)
     _write_json(
         folder / "preprocessor_config.json",
         {
             "do_normalize": True,
+            "do_pad": True,
+            "do_rescale": True,
             "do_resize": True,
             "image_mean": [0.48145466, 0.4578275, 0.40821073],
             "image_processor_type": "BlipImageProcessor",
             "image_std": [0.26862954, 0.26130258, 0.27577711],
             "processor_class": "BlipProcessor",
+            "resample": 3,
             "rescale_factor": 0.00392156862745098,
-            "size": image,
+            "size": {"height": image, "width": image},
+            "size_divisor": 32,
         },
     )
     special = {
@@ -353,9 +377,12 @@ def _shape_like_blip(folder: Path, image: int) -> None:
             **special,
             "do_basic_tokenize": True,
             "do_lower_case": True,
+            "model_input_names": ["input_ids", "attention_mask"],
             "model_max_length": 512,
+            "name_or_path": "Salesforce/blip-image-captioning-large",
             "never_split": None,
             "processor_class": "BlipProcessor",
+            "special_tokens_map_file": None,
             "strip_accents": None,
             "tokenize_chinese_chars": True,
             "tokenizer_class": "BertTokenizer",
@@ -392,7 +419,7 @@ def _write_riffusion(folder: Path, size: dict[str, Any], *, safetensors: bool = 
     hidden, layers, heads, ff = size["text"]
     torch.manual_seed(0)
     text_encoder = CLIPTextModel(
-        CLIPTextConfig(
+        CLIPTextConfig(  # type: ignore[call-arg]  # dropout: kept as an extra key
             vocab_size=len(vocab),
             hidden_size=hidden,
             intermediate_size=ff,
@@ -401,6 +428,7 @@ def _write_riffusion(folder: Path, size: dict[str, Any], *, safetensors: bool = 
             max_position_embeddings=77,
             projection_dim=hidden,
             hidden_act="quick_gelu",
+            dropout=0.0,  # a key of the real text_encoder/config.json, unused today
             bos_token_id=0,
             eos_token_id=1,
             pad_token_id=1,
@@ -449,31 +477,84 @@ def _write_riffusion(folder: Path, size: dict[str, Any], *, safetensors: bool = 
     )
     pipe.save_pretrained(folder, safe_serialization=safetensors)  # type: ignore[attr-defined]
     _shape_like_riffusion(folder)
+    if not safetensors:  # transformers saves safetensors only: convert the text encoder's
+        _to_bin(folder / "text_encoder" / "model.safetensors")
     return folder
 
 
+# riffusion/riffusion-model-v1 was uploaded with diffusers 0.4.0; its configs hold only the
+# keys that version wrote, and today's diffusers fills in the rest with its defaults.
+_RIFFUSION_DIFFUSERS = "0.4.0"
+_RIFFUSION_UNET_KEYS = (
+    "act_fn", "attention_head_dim", "block_out_channels", "center_input_sample",
+    "cross_attention_dim", "down_block_types", "downsample_padding", "flip_sin_to_cos",
+    "freq_shift", "in_channels", "layers_per_block", "mid_block_scale_factor", "norm_eps",
+    "norm_num_groups", "out_channels", "sample_size", "up_block_types",
+)  # fmt: skip
+_RIFFUSION_VAE_KEYS = (
+    "act_fn", "block_out_channels", "down_block_types", "in_channels", "latent_channels",
+    "layers_per_block", "norm_num_groups", "out_channels", "sample_size", "up_block_types",
+)  # fmt: skip
+_CLIP_MEAN, _CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
+
+
 def _shape_like_riffusion(folder: Path) -> None:
-    """The files riffusion/riffusion-model-v1 holds besides the weights: its
+    """The files and config keys of riffusion/riffusion-model-v1 besides the weights: its
     ``model_index.json`` names the safety checker and its feature extractor (IMMU loads
-    neither), ``feature_extractor/`` holds the CLIP preprocessing, ``tokenizer/`` the
-    four files of a slow CLIP tokenizer."""
-    index_file = folder / "model_index.json"
-    index = json.loads(index_file.read_text())
-    index.pop("image_encoder", None)
-    index["safety_checker"] = ["stable_diffusion", "StableDiffusionSafetyChecker"]
-    index["feature_extractor"] = ["transformers", "CLIPFeatureExtractor"]
-    index_file.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-    clip_mean, clip_std = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
+    neither; the safety checker's folder is one ``immu models download`` skips),
+    ``feature_extractor/`` holds the CLIP preprocessing, ``tokenizer/`` the four files of
+    a slow CLIP tokenizer, and ``scheduler/``, ``unet/`` and ``vae/`` the configs diffusers
+    0.4.0 wrote."""
+    _write_json(
+        folder / "model_index.json",
+        {
+            "_class_name": "StableDiffusionPipeline",
+            "_diffusers_version": _RIFFUSION_DIFFUSERS,
+            "feature_extractor": ["transformers", "CLIPImageProcessor"],
+            "safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"],
+            "scheduler": ["diffusers", "PNDMScheduler"],
+            "text_encoder": ["transformers", "CLIPTextModel"],
+            "tokenizer": ["transformers", "CLIPTokenizer"],
+            "unet": ["diffusers", "UNet2DConditionModel"],
+            "vae": ["diffusers", "AutoencoderKL"],
+        },
+    )
+    _write_json(  # Stable Diffusion's PNDM configuration, as Riffusion ships it
+        folder / "scheduler" / "scheduler_config.json",
+        {
+            "_class_name": "PNDMScheduler",
+            "_diffusers_version": _RIFFUSION_DIFFUSERS,
+            "beta_end": 0.012,
+            "beta_schedule": "scaled_linear",
+            "beta_start": 0.00085,
+            "num_train_timesteps": 1000,
+            "set_alpha_to_one": False,
+            "skip_prk_steps": True,
+            "steps_offset": 1,
+            "trained_betas": None,
+        },
+    )
+    for part, keys in (("unet", _RIFFUSION_UNET_KEYS), ("vae", _RIFFUSION_VAE_KEYS)):
+        config = json.loads((folder / part / "config.json").read_text())
+        _write_json(
+            folder / part / "config.json",
+            {
+                "_class_name": config["_class_name"],
+                "_diffusers_version": _RIFFUSION_DIFFUSERS,
+                **{key: config[key] for key in keys},
+            },
+        )
     _write_json(
         folder / "feature_extractor" / "preprocessor_config.json",
         {
             "crop_size": 224,
             "do_center_crop": True,
+            "do_convert_rgb": True,
             "do_normalize": True,
             "do_resize": True,
             "feature_extractor_type": "CLIPFeatureExtractor",
-            "image_mean": clip_mean,
-            "image_std": clip_std,
+            "image_mean": _CLIP_MEAN,
+            "image_std": _CLIP_STD,
             "resample": 3,
             "size": 224,
         },
@@ -500,7 +581,9 @@ def _shape_like_riffusion(folder: Path) -> None:
             "eos_token": {"__type": "AddedToken", "content": end, **token},
             "errors": "replace",
             "model_max_length": 77,
+            "name_or_path": "openai/clip-vit-large-patch14",  # as Stable Diffusion 1.5's
             "pad_token": end,
+            "special_tokens_map_file": "./special_tokens_map.json",
             "tokenizer_class": "CLIPTokenizer",
             "unk_token": {"__type": "AddedToken", "content": end, **token},
         },
@@ -509,6 +592,8 @@ def _shape_like_riffusion(folder: Path) -> None:
 
 def _to_bin(weights: Path) -> None:
     """``model.safetensors`` -> ``pytorch_model.bin``, the file an older repository holds."""
+    if not weights.exists():  # saved as .bin already
+        return
     import torch
     from safetensors.torch import load_file
 
