@@ -70,7 +70,9 @@ async def test_the_owner_settles_an_unconfirmed_post_by_forwarding_it(
     await bot.until(lambda: bot.db("SELECT likes FROM posts") == [(5,)], "likes")
     tg.tap(ann, tg.chat_messages(42)[-1], f"del:{post_id}")  # and it can be deleted
     await bot.until(lambda: tg.calls_to("deleteMessage", message_id=message_id), "deleted")
-    assert _channel_posts(tg) == [] and bot.db("SELECT COUNT(*) FROM posts") == [(0,)]
+    # the row goes once Telegram confirmed the delete: after the call, not with it
+    await bot.until(lambda: bot.db("SELECT COUNT(*) FROM posts") == [(0,)], "row deleted")
+    assert _channel_posts(tg) == []
 
 
 async def test_an_unconfirmed_post_is_never_reported_as_deleted(

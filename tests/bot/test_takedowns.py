@@ -245,8 +245,11 @@ async def test_a_remix_composed_again_after_its_original_was_hidden_ends_clearly
     assert bot.db("SELECT status FROM posts") == [("hidden",)]
     gate.release()  # the try fails; the next one finds the original hidden
     await bot.until(lambda: EN["remix_gone"] in texts_to(tg, 60), "Rex told")
-    # the remix ended, and its copy of the original's photo went with it
-    assert bot.db("SELECT COUNT(*) FROM jobs WHERE user_id = 60") == [(0,)]
+    # the remix ended, and its copy of the original's photo went with it (Rex is told
+    # first, so the rows go just after the message)
+    await bot.until(
+        lambda: bot.db("SELECT COUNT(*) FROM jobs WHERE user_id = 60") == [(0,)], "gone"
+    )
     (ann_photo,) = bot.db("SELECT photo_path FROM jobs WHERE user_id = 42")[0]
     assert list((bot.data_dir / "photos").iterdir()) == [bot.data_dir / ann_photo]
     assert len(composer.requests) == 2 and tg.calls_to("sendAudio", chat_id=60) == []
