@@ -31,6 +31,7 @@ FADE_OUT_S = 0.08
 BAND_LIMIT_HZ = (14_000.0, 16_000.0)  # a raised-cosine roll-off between the two
 MAX_GAIN_DB = 30.0  # a near-silent track stays quiet instead of becoming loud noise
 MAX_LIMITING_DB = 12.0  # the limiter takes at most this off the highest peak
+MAX_DRIVE = 4.0  # past the limiter's most, a tanh saturation drives at most this hard
 OVERSAMPLE = 4
 LOOKAHEAD_S = 0.002  # the limiter's gain falls over this long before a peak
 HOLD_S = 0.01  # and stays down this long after it before rising again
@@ -164,9 +165,11 @@ def master(
     """A waveform -> the same at ``target_lufs`` with its true peak at or under
     ``ceiling_dbtp``, faded in and out. A near-silent one is only faded.
 
-    The ceiling comes first, as on Spotify: a track whose peaks stand far above its
-    loudness (full-band noise bursts) stays under the target rather than being limited
-    by more than ``MAX_LIMITING_DB``, which would flatten it.
+    The ceiling comes first. A track whose peaks stand far above its loudness (full-band
+    noise bursts: a hat, a shaker) is limited by at most ``MAX_LIMITING_DB``; where that
+    cannot reach the target, a soft saturation (tanh, at most ``MAX_DRIVE`` times) rounds
+    off the dense peaks a limiter would have to flatten, and the limiter then keeps the
+    ceiling. Music whose peaks the limiter can hold never reaches that stage.
     """
     out = _fade(audio, sample_rate)
     measured = integrated_loudness(out, sample_rate)
@@ -184,4 +187,31 @@ def master(
         if abs(miss) < 0.05 or gain_db >= most or gained < 0.05:  # there, or no further
             break
         gain_db = min(gain_db + miss, most)
+    if target_lufs - reached > 0.1:
+        result = _saturated(result, ceiling, target_lufs, sample_rate)
     return result
+
+
+def _saturated(audio: np.ndarray, ceiling: float, target_lufs: float, rate: int) -> np.ndarray:
+    """The least tanh drive (1 to ``MAX_DRIVE``) that brings ``audio`` to the target,
+    found by bisection (loudness grows with the drive), then limited to the ceiling."""
+
+    def driven(drive: float) -> np.ndarray:
+        shaped = ceiling * np.tanh(np.float32(drive) * audio / np.float32(ceiling))
+        return _limit(shaped.astype(np.float32), ceiling, rate)
+
+    low, high = 1.0, MAX_DRIVE
+    best = driven(high)
+    if integrated_loudness(best, rate) <= target_lufs:
+        return best  # as loud as it may get
+    for _ in range(12):
+        middle = (low + high) / 2
+        candidate = driven(middle)
+        loudness = integrated_loudness(candidate, rate)
+        if abs(loudness - target_lufs) < 0.05:
+            return candidate
+        if loudness < target_lufs:
+            low = middle
+        else:
+            high, best = middle, candidate
+    return best
