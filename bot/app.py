@@ -79,7 +79,11 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
         raise StartupError("IMMU_CHANNEL is not set: the @name or id of the feed channel")
     if settings.moderation == "review" and not settings.review_chat:
         raise StartupError("IMMU_MODERATION=review needs IMMU_REVIEW_CHAT: the operators' chat")
+    if settings.moderation == "review" and not settings.admin_ids:  # else nobody decides
+        raise StartupError("IMMU_MODERATION=review needs IMMU_ADMIN_IDS: who may approve posts")
     if problem := webhook_problem(settings):
+        raise StartupError(problem)
+    if problem := webapp_problem(settings):
         raise StartupError(problem)
     api = settings.telegram_api_url.rstrip("/")
     proxy = proxy_from_env(api)

@@ -290,6 +290,9 @@ async def test_review_mode_needs_the_operators_chat(tmp_path: Any) -> None:
     )
     with pytest.raises(StartupError, match="IMMU_REVIEW_CHAT"):
         build_application(settings)
+    # a chat with nobody allowed to decide would hold every post forever
+    with pytest.raises(StartupError, match="IMMU_ADMIN_IDS"):
+        build_application(settings.model_copy(update={"review_chat": "-100123"}))
 
 
 # --- reports ---
