@@ -244,6 +244,9 @@
     applyTheme(params.get("tgWebAppThemeParams"));
   }
 
+  /* Telegram's theme, where the launch passes one, as long as its words stay readable:
+     a colour that does not reach WCAG AA's 4.5:1 on the page (a hint, a link, a
+     destructive red) gives way to the theme's text colour. */
   function applyTheme(raw) {
     if (!raw) return;
     let theme;
@@ -252,44 +255,61 @@
     } catch {
       return;
     }
-    const names = {
-      bg_color: "--tg-bg",
-      text_color: "--tg-text",
-      hint_color: "--tg-hint",
-      link_color: "--tg-link",
-      button_color: "--tg-button",
-      button_text_color: "--tg-button-text",
-      secondary_bg_color: "--tg-card",
-      section_separator_color: "--tg-line",
-      destructive_text_color: "--tg-danger",
-      accent_text_color: "--tg-focus",
+    if (!theme || typeof theme !== "object") return;
+    const colour = (key) => {
+      const value = theme[key];
+      if (typeof value !== "string" || !/^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(value)) return null;
+      return value.length === 4 ? value.replace(/^#(.)(.)(.)$/, "#$1$1$2$2$3$3") : value;
     };
+    const bg = colour("bg_color");
+    const text = colour("text_color");
+    if (!bg || !text || contrast(text, bg) < 4.5) return; // no usable theme: the defaults
+    let card = colour("secondary_bg_color") || bg;
+    if (contrast(text, card) < 4.5) card = bg;
+    const readable = (fg) => (fg && contrast(fg, bg) >= 4.5 && contrast(fg, card) >= 4.5 ? fg : text);
+    const accent = colour("accent_text_color") || colour("link_color");
+    const palette = {
+      "--tg-bg": bg,
+      "--tg-text": text,
+      "--tg-card": card,
+      "--tg-hint": readable(colour("hint_color")),
+      "--tg-link": readable(colour("link_color")),
+      "--tg-danger": readable(colour("destructive_text_color")),
+      "--tg-line": colour("section_separator_color") || colour("hint_color") || text,
+      "--tg-focus": accent && contrast(accent, bg) >= 3 ? accent : text,
+    };
+    const button = colour("button_color");
+    const buttonText = colour("button_text_color");
+    const usable = button && buttonText && contrast(button, buttonText) >= 4.5;
+    palette["--tg-button"] = usable ? button : text;
+    palette["--tg-button-text"] = usable ? buttonText : bg;
     const root = document.documentElement.style;
-    for (const [key, property] of Object.entries(names)) {
-      const value = theme && theme[key];
-      if (typeof value === "string" && /^#[0-9a-f]{3}([0-9a-f]{3})?$/i.test(value)) {
-        root.setProperty(property, value);
-      }
-    }
-    if (theme && typeof theme.bg_color === "string") {
-      // a dark theme's colours should not be mixed with the light defaults, and back
-      root.setProperty("color-scheme", isDark(theme.bg_color) ? "dark" : "light");
-    }
+    for (const [property, value] of Object.entries(palette)) root.setProperty(property, value);
+    // the browser's own parts (scroll bars, the player) in the theme's lightness
+    root.setProperty("color-scheme", luminance(bg) < 0.2 ? "dark" : "light");
   }
 
-  function isDark(hex) {
-    const v = hex.length === 4 ? hex.replace(/^#(.)(.)(.)$/, "#$1$1$2$2$3$3") : hex;
-    const [r, g, b] = [1, 3, 5].map((i) => parseInt(v.slice(i, i + 2), 16));
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b < 128;
+  function luminance(hex) {
+    const [r, g, b] = [1, 3, 5].map((i) => {
+      const c = parseInt(hex.slice(i, i + 2), 16) / 255;
+      return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  }
+
+  function contrast(a, b) {
+    const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p);
+    return (x + 0.05) / (y + 0.05);
   }
 
   // --- the API -------------------------------------------------------------------------
 
   class Problem extends Error {
-    constructor(kind, status = 0) {
+    constructor(kind, status = 0, body = null) {
       super(kind);
       this.kind = kind;
       this.status = status;
+      this.body = body; // the server's JSON, where it sent one
     }
   }
 
@@ -313,7 +333,13 @@
     }
     if (!response.ok) {
       const kinds = { 401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate" };
-      throw new Problem(kinds[response.status] || "server", response.status);
+      let said = null;
+      try {
+        said = await response.json();
+      } catch {
+        said = null;
+      }
+      throw new Problem(kinds[response.status] || "server", response.status, said);
     }
     try {
       return await response.json();
@@ -836,12 +862,18 @@
     try {
       answer = await api(`posts/${encodeURIComponent(post.id)}/delete`, { method: "POST", body: {} });
     } catch (error) {
-      if (button) {
-        button.disabled = false;
-        button.focus();
+      const said = error instanceof Problem && error.kind === "not_found" && error.body && error.body.message;
+      if (said) {
+        // gone already (deleted elsewhere, or not this person's): the server says so
+        answer = { ok: true, message: said };
+      } else {
+        if (button) {
+          button.disabled = false;
+          button.focus();
+        }
+        problem(error, () => deletePost(post), "err_track_gone");
+        return;
       }
-      problem(error, () => deletePost(post), "err_track_gone");
-      return;
     }
     clearProblem();
     const message = (answer && answer.message) || t("deleted");
