@@ -101,6 +101,8 @@ class Post:
     likes: int
     created_at: str
     hidden_at: str | None = None  # when reports last took it down; kept once it is back
+    file_id: str | None = None  # the channel post's file as Telegram keeps it (from v7)
+    file_kind: str | None = None  # "audio" or "video"
 
 
 @dataclass(frozen=True)

@@ -192,3 +192,13 @@ MIGRATIONS.append(
      WHERE substr(png_path, 1, length(immu_data_dir())) = immu_data_dir();
     """
 )
+
+# 7: the channel post's file as Telegram keeps it (its file_id, usable by this bot only),
+# so a track can be shared into any chat inline without uploading it again. Posts from
+# before have none and are not offered there.
+MIGRATIONS.append(
+    """
+    ALTER TABLE posts ADD COLUMN file_id TEXT;
+    ALTER TABLE posts ADD COLUMN file_kind TEXT CHECK (file_kind IN ('audio', 'video'));
+    """
+)

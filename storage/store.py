@@ -74,6 +74,19 @@ def _too_new(path: Path, version: int) -> str:
     )
 
 
+# a post that may be shared inline: public, its file kept, its owner not banned; the
+# parameters are the status and an id bound (posts below it)
+_SHAREABLE = """p.status = ? AND p.file_id IS NOT NULL AND p.id < ?
+    AND NOT EXISTS (SELECT 1 FROM bans b WHERE b.user_id = p.user_id)"""
+_NO_ID_ABOVE = 2**62
+
+
+def _fold(value: object) -> object:
+    """Text compared without case, in every script (SQLite's LOWER knows ASCII only);
+    queries call it as ``immu_fold``."""
+    return value.casefold() if isinstance(value, str) else value
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -111,6 +124,7 @@ class Store:
             await db.execute("PRAGMA foreign_keys=ON")
             await db.execute("PRAGMA busy_timeout=5000")
             await db.execute("PRAGMA synchronous=NORMAL")
+            await db.create_function("immu_fold", 1, _fold, deterministic=True)
             store = cls(db, path, data_dir)
             await store._migrate()
         except StoreTooNew:
@@ -456,6 +470,42 @@ class Store:
             "UPDATE posts SET status = ?, channel_message_id = ?, posted_at = ? WHERE id = ?",
             (PostStatus.POSTED, channel_message_id, _now(), post_id),
         )
+
+    async def set_post_file(self, post_id: int, file_id: str, file_kind: str) -> None:
+        """The channel post's file as Telegram keeps it (``file_kind``: audio or video):
+        what an inline share sends, with no upload."""
+        await self._write(
+            "UPDATE posts SET file_id = ?, file_kind = ? WHERE id = ?",
+            (file_id, file_kind, post_id),
+        )
+
+    async def shareable_posts_of(
+        self, user_id: int, before: int | None = None, limit: int = 50
+    ) -> list[Post]:
+        """The person's public posts with a kept file, newest first, ids below ``before``;
+        none while they are banned."""
+        rows = await self._all(
+            f"""SELECT p.* FROM posts p WHERE p.user_id = ? AND {_SHAREABLE}
+                ORDER BY p.id DESC LIMIT ?""",
+            (user_id, PostStatus.POSTED, before or _NO_ID_ABOVE, limit),
+        )
+        return [_post(row) for row in rows]
+
+    async def shareable_posts_matching(
+        self, word: str, before: int | None = None, limit: int = 50
+    ) -> list[Post]:
+        """Public posts with a kept file whose genre or mood holds ``word`` (any case),
+        newest first, ids below ``before``; banned people's never."""
+        rows = await self._all(
+            f"""SELECT p.* FROM posts p
+                JOIN tracks t ON t.job_id = p.job_id AND t.idx = p.track_idx
+                JOIN jobs j ON j.id = p.job_id
+                WHERE (instr(immu_fold(t.genre), ?) > 0
+                       OR instr(immu_fold(json_extract(j.brief, '$.mood')), ?) > 0)
+                AND {_SHAREABLE} ORDER BY p.id DESC LIMIT ?""",
+            (word.casefold(), word.casefold(), PostStatus.POSTED, before or _NO_ID_ABOVE, limit),
+        )
+        return [_post(row) for row in rows]
 
     async def pending_posts(self) -> list[Post]:
         rows = await self._all(

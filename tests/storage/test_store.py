@@ -364,3 +364,49 @@ async def test_a_store_of_a_newer_immu_is_refused_and_never_touched(tmp_path: Pa
         await Store.open(path)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["immu.db"]  # not even a -wal or -shm beside it
+
+
+async def test_a_version_6_store_keeps_its_posts_without_a_file_to_share(tmp_path: Path) -> None:
+    with contextlib.closing(sqlite3.connect(tmp_path / "v6.db")) as db, db:
+        db.create_function("immu_data_dir", 0, lambda: f"{tmp_path.resolve()}/")  # migration 6
+        db.executescript("".join(MIGRATIONS[:6]) + "PRAGMA user_version=6;")
+        db.execute("INSERT INTO users (id, created_at) VALUES (1, 'x')")
+        db.execute(
+            "INSERT INTO jobs (id, user_id, chat_id, photo_path, seed, status, created_at,"
+            " updated_at) VALUES (1, 1, 1, 'p', 0, 'delivered', 'x', 'x')"
+        )
+        db.execute(
+            "INSERT INTO posts (id, job_id, track_idx, user_id, status, channel_message_id,"
+            " created_at) VALUES (1, 1, 0, 1, 'posted', 10, 'x')"
+        )
+    store = await Store.open(tmp_path / "v6.db")
+    post = await store.get_post(1)
+    assert post is not None and (post.file_id, post.file_kind) == (None, None)
+    assert await store.shareable_posts_of(1) == []  # in the channel, but not shareable inline
+    await store.close()
+
+
+async def test_shareable_posts_are_public_kept_files_of_people_not_banned(store: Store) -> None:
+    for user_id in (1, 2):
+        job_id = await _job_with_tracks(store, user_id)  # genres jazz, pop, rock; mood "calm"
+        post = await store.claim_post(job_id, user_id - 1, user_id)  # 1: jazz, 2: pop
+        await store.mark_posted(post.id, 100 + post.id)
+        await store.set_post_file(post.id, f"file-{post.id}", "audio")
+    job_id = await _job_with_tracks(store, 1)
+    unposted = await store.claim_post(job_id, 0, 1)  # pending: never shared
+    await store.set_post_file(unposted.id, "file-x", "audio")
+
+    kept = await store.get_post(1)
+    assert kept is not None and (kept.file_id, kept.file_kind) == ("file-1", "audio")
+    assert [p.id for p in await store.shareable_posts_of(1)] == [1]
+    assert [p.id for p in await store.shareable_posts_matching("JAZ")] == [1]  # any case
+    assert [p.id for p in await store.shareable_posts_matching("Calm")] == [2, 1]  # the mood
+    assert [p.id for p in await store.shareable_posts_matching("calm", before=2)] == [1]
+    assert [p.id for p in await store.shareable_posts_matching("calm", limit=1)] == [2]
+    assert await store.shareable_posts_matching("%") == []  # no LIKE wildcards
+
+    assert await store.hide_post(2)
+    assert [p.id for p in await store.shareable_posts_matching("calm")] == [1]
+    await store.ban(1, banned_by=9)
+    assert await store.shareable_posts_of(1) == []
+    assert await store.shareable_posts_matching("calm") == []
