@@ -127,3 +127,14 @@ class PostView:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", PostStatus(self.status))
+
+
+@dataclass(frozen=True)
+class PublicPost:
+    """A public post with what its page shows: the job (brief, captions, cover), the
+    chosen track and its owner."""
+
+    post: Post
+    job: Job
+    track: TrackRow
+    owner: User

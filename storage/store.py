@@ -30,6 +30,7 @@ from storage.rows import (
     Post,
     PostStatus,
     PostView,
+    PublicPost,
     ReportSummary,
     StoredBrief,
     TrackRow,
@@ -89,6 +90,16 @@ def _fold(value: object) -> object:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# what makes a post public, for the pages: posted, its owner not banned; the joins bring
+# its job, its chosen track and its owner (a forgotten person's rows are gone)
+_PUBLIC_FROM = """posts p JOIN jobs j ON j.id = p.job_id
+    JOIN tracks t ON t.job_id = p.job_id AND t.idx = p.track_idx
+    JOIN users u ON u.id = p.user_id"""
+_PUBLIC = f"""p.status = '{PostStatus.POSTED.value}'
+    AND NOT EXISTS (SELECT 1 FROM bans b WHERE b.user_id = p.user_id)"""
+_MOOD = "TRIM(json_extract(j.brief, '$.mood'))"  # the brief is JSON; its mood a string
 
 
 def _in(values: Sequence[str]) -> str:
@@ -251,16 +262,7 @@ class Store:
 
     async def get_user(self, user_id: int) -> User | None:
         row = await self._one("SELECT * FROM users WHERE id = ?", (user_id,))
-        if row is None:
-            return None
-        return User(
-            id=row["id"],
-            first_name=row["first_name"],
-            language=row["language"],
-            telegram_language=row["telegram_language"],
-            anonymous=bool(row["anonymous"]),
-            describe=bool(row["describe"]),
-        )
+        return _user(row) if row is not None else None
 
     async def set_language(self, user_id: int, language: str) -> None:
         await self._write("UPDATE users SET language = ? WHERE id = ?", (language, user_id))
@@ -565,6 +567,135 @@ class Store:
         )
         return [PostView(**dict(row)) for row in rows]
 
+    # --- the pages: public posts as the Mini App shows them ---
+    # Public: posted, its owner not banned (a forgotten person's rows are gone).
+
+    async def public_posts(
+        self,
+        limit: int,
+        before: int | None = None,
+        mood: str | None = None,
+        genre: str | None = None,
+    ) -> list[PublicPost]:
+        """Public posts, newest first; ``before``: only older than that post id; ``mood``
+        and ``genre`` match case-insensitively."""
+        where: list[str] = ["1"]
+        params: list[Any] = []
+        if before is not None:
+            where.append("p.id < ?")
+            params.append(before)
+        if mood:
+            where.append(f"LOWER({_MOOD}) = LOWER(TRIM(?))")
+            params.append(mood)
+        if genre:
+            where.append("LOWER(TRIM(t.genre)) = LOWER(TRIM(?))")
+            params.append(genre)
+        return await self._public(" AND ".join(where), params, "p.id DESC", limit)
+
+    async def public_top(self, since: datetime, limit: int) -> list[PublicPost]:
+        """The most liked public posts posted since ``since`` (as ``top_posts``)."""
+        return await self._public(
+            "p.posted_at >= ? AND p.likes > 0",
+            [since.isoformat(timespec="seconds")],
+            "p.likes DESC, p.id",
+            limit,
+        )
+
+    async def public_post(self, post_id: int) -> PublicPost | None:
+        found = await self._public("p.id = ?", [post_id], "p.id", 1)
+        return found[0] if found else None
+
+    async def public_posts_of(self, user_id: int, limit: int) -> list[PublicPost]:
+        """The person's public posts, newest first (their remixes included)."""
+        return await self._public("p.user_id = ?", [user_id], "p.id DESC", limit)
+
+    async def public_likes_of(self, user_id: int) -> int:
+        (likes,) = await self._one(
+            f"""SELECT COALESCE(SUM(p.likes), 0) FROM {_PUBLIC_FROM}
+                WHERE {_PUBLIC} AND p.user_id = ?""",
+            (user_id,),
+        )
+        return int(likes)
+
+    async def public_remixes_by(self, user_id: int, limit: int) -> list[PublicPost]:
+        """The person's public remixes of others' posts, newest first."""
+        return await self._public(
+            """p.user_id = ? AND j.remix_post_id IS NOT NULL
+               AND (SELECT o.user_id FROM posts o WHERE o.id = j.remix_post_id) IS NOT p.user_id""",
+            [user_id],
+            "p.id DESC",
+            limit,
+        )
+
+    async def public_remixes_of_user(self, user_id: int, limit: int) -> list[PublicPost]:
+        """Others' public remixes of the person's posts, newest first."""
+        return await self._public(
+            """p.user_id != ?
+               AND j.remix_post_id IN (SELECT o.id FROM posts o WHERE o.user_id = ?)""",
+            [user_id, user_id],
+            "p.id DESC",
+            limit,
+        )
+
+    async def public_remixes_of(self, post_id: int, limit: int) -> list[PublicPost]:
+        """The public remixes of one post, newest first."""
+        return await self._public("j.remix_post_id = ?", [post_id], "p.id DESC", limit)
+
+    async def common_moods(self, limit: int) -> list[str]:
+        """The moods of public posts, most common first, one spelling per value."""
+        return await self._common(_MOOD, limit)
+
+    async def common_genres(self, limit: int) -> list[str]:
+        """The genres of public posts, most common first, one spelling per value."""
+        return await self._common("TRIM(t.genre)", limit)
+
+    async def _common(self, column: str, limit: int) -> list[str]:
+        rows = await self._all(
+            f"""SELECT MIN(v) AS value, COUNT(*) AS n
+                FROM (SELECT {column} AS v FROM {_PUBLIC_FROM} WHERE {_PUBLIC})
+                WHERE v IS NOT NULL AND v != '' GROUP BY LOWER(v)
+                ORDER BY n DESC, value LIMIT ?""",
+            (limit,),
+        )
+        return [str(row["value"]) for row in rows]
+
+    async def _public(
+        self, where: str, params: Sequence[Any], order: str, limit: int
+    ) -> list[PublicPost]:
+        """Public posts ``where`` picks, with their jobs, tracks and owners: read under one
+        hold of the connection, so no write lands between the four reads."""
+        async with self._lock, self._errors("read"):
+            async with self._db.execute(
+                f"""SELECT p.* FROM {_PUBLIC_FROM} WHERE {_PUBLIC} AND ({where})
+                    ORDER BY {order} LIMIT ?""",
+                (*params, limit),
+            ) as cursor:
+                posts = [_post(row) for row in await cursor.fetchall()]
+            if not posts:
+                return []
+            marks = ", ".join("?" * len(posts))
+            ids = [post.id for post in posts]
+            async with self._db.execute(
+                f"SELECT j.* FROM jobs j JOIN posts p ON p.job_id = j.id WHERE p.id IN ({marks})",
+                ids,
+            ) as cursor:
+                jobs = {row["id"]: _job(row) for row in await cursor.fetchall()}
+            async with self._db.execute(
+                f"""SELECT t.* FROM tracks t JOIN posts p ON t.job_id = p.job_id
+                    AND t.idx = p.track_idx WHERE p.id IN ({marks})""",
+                ids,
+            ) as cursor:
+                tracks = {row["job_id"]: TrackRow(**dict(row)) for row in await cursor.fetchall()}
+            async with self._db.execute(
+                f"SELECT u.* FROM users u JOIN posts p ON p.user_id = u.id WHERE p.id IN ({marks})",
+                ids,
+            ) as cursor:
+                owners = {row["id"]: _user(row) for row in await cursor.fetchall()}
+        return [
+            PublicPost(post, jobs[post.job_id], tracks[post.job_id], owners[post.user_id])
+            for post in posts
+        ]
+
     async def delete_post(self, post_id: int, user_id: int) -> Post | None:
         """Remove one of ``user_id``'s posts; None if it is not theirs (or gone)."""
         post = await self.get_post(post_id)
@@ -819,6 +950,17 @@ async def _unreferenced(db: aiosqlite.Connection, paths: list[str]) -> list[str]
             if await cursor.fetchone() is None:
                 kept.append(path)
     return kept
+
+
+def _user(row: Any) -> User:
+    return User(
+        id=row["id"],
+        first_name=row["first_name"],
+        language=row["language"],
+        telegram_language=row["telegram_language"],
+        anonymous=bool(row["anonymous"]),
+        describe=bool(row["describe"]),
+    )
 
 
 def _job(row: Any) -> Job:
