@@ -197,7 +197,7 @@ class Posting:
             # again (pending, or failed after more tries) is settled too, never sent twice
             if post is None or post.status not in UNSETTLED:
                 return Answer(text(lang, "forward_nothing_to_settle"))
-            await self.publisher.settle(post, origin.message_id)
+            await self.publisher.settle(post, origin.message_id, forwarded)
         return Answer(text(lang, "forward_settled"))
 
 

@@ -157,10 +157,15 @@ class Publisher:
                 log.exception("pending post failed post=%d; going on", post.id)
         return posted
 
-    async def settle(self, post: Post, channel_message_id: int) -> None:
+    async def settle(
+        self, post: Post, channel_message_id: int, copy: Message | None = None
+    ) -> None:
         """An unconfirmed post is in the channel after all (its owner forwarded it): it is
-        a post like any other from now on. Call with the job's lock held."""
+        a post like any other from now on. ``copy``, the forward, carries its file. Call
+        with the job's lock held."""
         await self.store.mark_posted(post.id, channel_message_id)
+        if copy is not None:
+            await self._keep_file(post, copy)
         log.info("unconfirmed post settled post=%d channel_message=%d", post.id, channel_message_id)
         await self._link(post, channel_message_id)
 
@@ -191,11 +196,19 @@ class Publisher:
 
     async def _posted(self, post: Post, message: Message) -> None:
         await self.store.mark_posted(post.id, message.message_id)
+        await self._keep_file(post, message)
         log.info(
             "posted post=%d job=%d user=%s channel_message=%d",
             post.id, post.job_id, uid(post.user_id), message.message_id,
         )  # fmt: skip
         await self._link(post, message.message_id)
+
+    async def _keep_file(self, post: Post, message: Message) -> None:
+        """The post's file as Telegram keeps it, for inline shares with no upload."""
+        if message.audio is not None:
+            await self.store.set_post_file(post.id, message.audio.file_id, "audio")
+        elif message.video is not None:
+            await self.store.set_post_file(post.id, message.video.file_id, "video")
 
     async def _link(self, post: Post, channel_message_id: int) -> None:
         """The person's choice keyboard becomes the post's link."""

@@ -65,6 +65,9 @@ async def test_the_owner_settles_an_unconfirmed_post_by_forwarding_it(
     await bot.until(lambda: EN["forward_settled"] in answers(tg, 42), "settled")
     message_id = channel_post["message_id"]
     assert bot.db("SELECT status, channel_message_id FROM posts") == [("posted", message_id)]
+    # the forward carries the post's file: it can be shared inline like any other
+    kept = (channel_post["video"]["file_id"], "video")
+    assert bot.db("SELECT file_id, file_kind FROM posts") == [kept]
 
     tg.react(message_id, {"👍": 5})  # likes now count on it
     await bot.until(lambda: bot.db("SELECT likes FROM posts") == [(5,)], "likes")
