@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 KEY_FILE = "pseudonym.key"
 KEY_BYTES = 32
 HEX_CHARS = 16  # 64 bits: no two readers of one post share a pseudonym in practice
+TOKEN_CHARS = 32  # 128 bits: a token in a URL must not be guessed
 PRIVATE = 0o600
 
 
@@ -40,6 +41,13 @@ class Pseudonyms:
     def __call__(self, user_id: int) -> str:
         digest = hmac.new(self._key, str(user_id).encode(), hashlib.sha256)
         return digest.hexdigest()[:HEX_CHARS]
+
+    def token(self, purpose: str, value: int) -> str:
+        """A keyed hash of ``value`` for one ``purpose`` (``"media"``: a track's files on
+        the pages): unguessable without the key, and never a pseudonym or another
+        purpose's token (the purpose is part of what is hashed)."""
+        message = f"{purpose}\0{value}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:TOKEN_CHARS]
 
     def __repr__(self) -> str:  # never the key, not even in a traceback's locals
         return "Pseudonyms(<key>)"

@@ -57,6 +57,12 @@ class PublicText:
         said = self._said(job, track)
         return said.genre[:TITLE_CHARS] if said.genre and not self._blocked(said) else NEUTRAL_TITLE
 
+    def word(self, value: str) -> str:
+        """One model-written value on its own (a mood or a genre offered as a filter):
+        without links, or "" where it holds a blocked word."""
+        shown = unlinked(value)
+        return "" if self.blocked and blocked_in(shown, self.blocked) else shown
+
     def _said(self, job: Job, track: TrackRow) -> Said:
         brief = job.brief
         return Said(
