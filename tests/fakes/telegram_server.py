@@ -13,6 +13,11 @@ downloads) and honours its rules that matter to IMMU:
   it takes only an ``https://`` URL; ``reverse_proxy`` plays the server in front of the
   bot that terminates HTTPS and forwards to the bot's plain-HTTP port.
 - Only messages that exist can be edited or deleted ("message to edit not found").
+- Inline mode: ``send_inline_query`` plays a person typing the bot's name in a chat;
+  ``answerInlineQuery`` checks the results as Telegram does (a cached audio needs its
+  ``audio_file_id``, a cached video its ``video_file_id`` and a ``title``, each a file
+  Telegram holds) and takes one answer per query, in time. A ``web_app`` button works
+  only in a private chat; the menu button (``setChatMenuButton``) is kept per chat.
 - Scripted faults: 429 with ``retry_after``, 5xx, "bot was blocked by the user",
   "not enough rights" and so on, per method; ``hold`` keeps a call unanswered until
   the test releases it (then carries it out, as Telegram would after a lost answer).
@@ -26,6 +31,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import re
 import tempfile
 import threading
 import time
@@ -59,11 +65,16 @@ DEFAULT_ALLOWED = {
 }  # Telegram's default: no chat_member, message_reaction, message_reaction_count
 STRING_FIELDS = {
     "text", "caption", "title", "performer", "parse_mode", "callback_query_id", "url",
-    "file_id", "description", "short_description", "name",
+    "file_id", "description", "short_description", "name", "inline_query_id", "next_offset",
 }  # fmt: skip
 WEBHOOK_IDLE_S = 0.5  # how often an idle webhook loop looks whether it was deleted
 WEBHOOK_RETRY_S = 0.1
 FILE_FIELDS = {"photo", "audio", "video", "document", "thumbnail", "voice", "animation"}
+# Telegram does not document how long an inline query waits for its answer; bots that
+# answer after about 10 s meet "query is too old"
+INLINE_ANSWER_S = 10.0
+INLINE_RESULTS = 50
+QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 
 
 @dataclass
@@ -170,6 +181,10 @@ class FakeTelegram:
         self.bot_is_channel_admin = True
         self.channel_exists = True
         self.groups: dict[int, str] = {}  # group chats the bot is in: id -> title
+        self.inline_mode = True  # @BotFather's /setinline: else no inline query reaches the bot
+        self.inline_queries: dict[str, float] = {}  # id -> when it was sent, until answered
+        self.inline_answers: dict[str, dict[str, Any]] = {}  # id -> the answer Telegram took
+        self.menu_buttons: dict[int | None, dict[str, Any]] = {}  # chat (None: default) -> button
         self._ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._lock = threading.Lock()
@@ -292,6 +307,29 @@ class FakeTelegram:
                     "chat_instance": "ci",
                     "message": message,
                     "data": data,
+                }
+            }
+        )
+        return query_id
+
+    def send_inline_query(
+        self, user: dict[str, Any], query: str = "", offset: str = "", *, age_s: float = 0.0
+    ) -> str:
+        """The person types the bot's name (and ``query``) in a chat's text box; ``offset``
+        is what the bot's last answer gave as ``next_offset`` (the next page). ``age_s``:
+        the query was sent that long ago (its update waited). Returns the query id."""
+        assert self.inline_mode, "Telegram sends inline queries only to bots in inline mode"
+        query_id = str(next(self._ids))
+        with self._lock:
+            self.inline_queries[query_id] = time.monotonic() - age_s
+        self._push(
+            {
+                "inline_query": {
+                    "id": query_id,
+                    "from": user,
+                    "query": query,
+                    "offset": offset,
+                    "chat_type": "sender",
                 }
             }
         )
@@ -540,7 +578,7 @@ class FakeTelegram:
             "username": "immu_test_bot",
             "can_join_groups": False,
             "can_read_all_group_messages": False,
-            "supports_inline_queries": False,
+            "supports_inline_queries": self.inline_mode,
         }
 
     def _resolve_chat(self, chat_id: Any) -> dict[str, Any] | None:
@@ -802,6 +840,8 @@ class FakeTelegram:
         if chat["type"] != "channel":
             message["from"] = self._bot_user()
         if params.get("reply_markup"):
+            if chat["type"] != "private" and _web_app_buttons(params["reply_markup"]):
+                raise _ApiError(400, "Bad Request: BUTTON_TYPE_INVALID")
             message["reply_markup"] = params["reply_markup"]
         with self._lock:
             self.messages[(chat["id"], message["message_id"])] = message
@@ -937,6 +977,99 @@ class FakeTelegram:
 
     async def _m_sendChatAction(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         return True
+
+    async def _m_answerInlineQuery(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        """One answer per query, within Telegram's time; results checked as Telegram does."""
+        query_id = str(params.get("inline_query_id"))
+        with self._lock:
+            sent = self.inline_queries.get(query_id)
+            if sent is None or time.monotonic() - sent > INLINE_ANSWER_S:
+                raise _ApiError(400, QUERY_TOO_OLD)
+        results = params.get("results")
+        results = json.loads(results) if isinstance(results, str) else results
+        if not isinstance(results, list):
+            raise _ApiError(400, "Bad Request: can't parse inline query results JSON object")
+        if len(results) > INLINE_RESULTS:
+            raise _ApiError(400, "Bad Request: RESULTS_TOO_MUCH")
+        seen: set[str] = set()
+        for result in results:
+            self._check_inline_result(result)
+            if result["id"] in seen:
+                raise _ApiError(400, "Bad Request: RESULT_ID_DUPLICATE")
+            seen.add(result["id"])
+        if len(str(params.get("next_offset") or "").encode()) > 64:
+            raise _ApiError(400, "Bad Request: NEXT_OFFSET_INVALID")
+        button = params.get("button")
+        button = json.loads(button) if isinstance(button, str) else button
+        if button is not None:
+            start = str(button.get("start_parameter") or "")
+            if not button.get("text") or ("web_app" not in button and not _START.match(start)):
+                raise _ApiError(400, "Bad Request: START_PARAM_INVALID")
+        with self._lock:
+            if self.inline_queries.pop(query_id, None) is None:  # answered meanwhile
+                raise _ApiError(400, QUERY_TOO_OLD)
+            self.inline_answers[query_id] = {**params, "results": results, "button": button}
+        return True
+
+    def _check_inline_result(self, result: Any) -> None:
+        for name in ("type", "id"):
+            if not isinstance(result, dict) or name not in result:
+                raise _ApiError(400, f'Bad Request: can\'t parse inline query result: Can\'t find field "{name}"')  # fmt: skip
+        if not 1 <= len(str(result["id"]).encode()) <= 64:
+            raise _ApiError(400, "Bad Request: RESULT_ID_INVALID")
+        kind = result["type"]
+        # a cached file: its id, of a file of that kind that Telegram holds (this fake
+        # serves no URLs, so the URL forms of these results are not taken)
+        needed = {"audio": ("audio_file_id",), "video": ("video_file_id", "title")}.get(kind, ())
+        for name in needed:
+            if not isinstance(result.get(name), str) or not result[name]:
+                raise _ApiError(400, f'Bad Request: can\'t parse inline query result: Can\'t find field "{name}"')  # fmt: skip
+        if needed:
+            held = self.files.get(result[needed[0]])
+            if held is None or not held[1].startswith(f"{kind}/"):
+                raise _ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        caption = str(result.get("caption") or "")
+        if _shown_length(result.get("parse_mode"), caption) > 1024:
+            raise _ApiError(400, "Bad Request: message caption is too long")
+        _check_markup(result.get("parse_mode"), caption)
+        if _web_app_buttons(result.get("reply_markup") or {}):  # the chat is anyone's
+            raise _ApiError(400, "Bad Request: BUTTON_TYPE_INVALID")
+
+    async def _m_setChatMenuButton(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        """A private chat's menu button, or (no chat_id) every private chat's default."""
+        chat_id = params.get("chat_id")
+        if chat_id is not None:
+            chat = self._resolve_chat(chat_id)
+            if chat is None or chat["type"] != "private":
+                raise _ApiError(400, "Bad Request: chat not found")
+            chat_id = chat["id"]
+        button = params.get("menu_button") or {"type": "default"}
+        button = json.loads(button) if isinstance(button, str) else button
+        if button.get("type") not in ("commands", "web_app", "default"):
+            raise _ApiError(400, "Bad Request: unsupported menu button type")
+        if button["type"] == "web_app":
+            url = str((button.get("web_app") or {}).get("url") or "")
+            if not button.get("text") or not url.startswith("https://"):
+                raise _ApiError(400, "Bad Request: BUTTON_URL_INVALID")
+        with self._lock:
+            self.menu_buttons[chat_id] = button
+        return True
+
+    async def _m_getChatMenuButton(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        chat_id = params.get("chat_id")
+        with self._lock:
+            chosen = self.menu_buttons.get(int(chat_id)) if chat_id is not None else None
+            return chosen or self.menu_buttons.get(None) or {"type": "default"}
+
+
+_START = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")  # a deep link's parameter
+
+
+def _web_app_buttons(markup: Any) -> bool:
+    """Whether an inline keyboard has a button that opens a Mini App."""
+    markup = json.loads(markup) if isinstance(markup, str) else markup
+    rows = markup.get("inline_keyboard", []) if isinstance(markup, dict) else []
+    return any("web_app" in button for row in rows for button in row)
 
 
 class _ApiError(Exception):
