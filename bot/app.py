@@ -33,6 +33,7 @@ from bot.account import Account
 from bot.admission import Admission
 from bot.feed import Feed
 from bot.files import FileStore
+from bot.gallery import Gallery
 from bot.handlers import operators, people
 from bot.handlers.context import Context, Services, provide, services_of
 from bot.housekeeping import Housekeeping
@@ -59,6 +60,7 @@ from bot.web.health import (
     store_probe,
     workers_probe,
 )
+from bot.web.miniapp import MiniApp, webapp_problem, webapp_server
 from pipeline import Composer
 from pipeline.ray_cluster import RayClusterError
 from storage import JobStatus, Store, StoreError, refuse_newer
@@ -147,7 +149,8 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
     try:
         refuse_newer(settings.db_path)  # a newer IMMU's folder: nothing is written there
         files = FileStore(settings.data_dir)
-        install(Pseudonyms.of_install(settings.data_dir))  # before anything logs a person
+        pseudonyms = Pseudonyms.of_install(settings.data_dir)
+        install(pseudonyms)  # before anything logs a person
         new = not settings.db_path.exists()
         store = await Store.open(settings.db_path)
     except (OSError, ValueError, StoreError) as exc:
@@ -155,10 +158,13 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
     composer = composer or _composer(settings)
     web = WebServer(settings.webhook_listen, settings.webhook_port)  # listens with a webhook
     health_web = health_server(settings, web)  # /healthz: None with IMMU_HEALTH_PORT=0
+    pages_web = webapp_server(settings, web)  # the Mini App: None without IMMU_WEBAPP_URL
     try:
         try:
             await _describe_store(store, new)
-            jobs, tasks = await _start(app, settings, store, files, composer, web, health_web)
+            jobs, tasks = await _start(
+                app, settings, store, files, composer, web, health_web, pages_web, pseudonyms
+            )
         except StartupError:
             raise
         except InvalidToken as exc:
@@ -180,11 +186,15 @@ async def serve(settings: Settings, stop: asyncio.Event, composer: Composer | No
             task.cancel()
         await jobs.close()
         await web.stop()  # webhook: no update comes in any more
+        if pages_web is not None:  # no delete or settings change from the pages either
+            await pages_web.stop()
         if app.updater is not None and app.updater.running:  # polling
             await app.updater.stop()
         await app.stop()
     finally:
         await web.stop()  # also when start-up failed after it began to listen
+        if pages_web is not None:  # before the store closes: its calls read it
+            await pages_web.stop()
         if health_web is not None:  # before the store closes: it is one of its checks
             await health_web.stop()
         if app.updater is not None and app.updater.running:
@@ -209,6 +219,8 @@ async def _start(
     composer: Composer,
     web: WebServer,
     health_web: WebServer | None = None,
+    pages_web: WebServer | None = None,
+    pseudonyms: Pseudonyms | None = None,
 ) -> tuple[Jobs, list[asyncio.Task[None]]]:
     """Check the token and the channel, wire the services, load the models, start polling
     (or the webhook) and the job lanes; returns the job loop and its tasks."""
@@ -249,9 +261,22 @@ async def _start(
             }
         )
         health_web.add_get(HEALTH_PATH, health.handle)
+    if pages_web is not None:  # the Mini App: the chat's own services behind its pages
+        keys = pseudonyms or Pseudonyms.of_install(settings.data_dir)
+        gallery = Gallery(settings, store, files, feed, chat, account, posting, keys)
+        MiniApp(settings, gallery).install(pages_web)
     await receive_updates(app, settings, web)
     if health_web is not None and not health_web.running:
         await _listen_for_health(health_web)
+    if pages_web is not None:
+        if not pages_web.running:
+            await _listen_for_pages(pages_web)
+        log.info(
+            "mini app listening url=%s host=%s port=%d",
+            settings.webapp_url,
+            pages_web.host,
+            pages_web.port,
+        )
     await publisher.recover()  # sends a crash interrupted: their owners decide
     await jobs.resume()
     lanes = settings.lanes if settings.composer == "ray" else settings.batch_jobs
@@ -282,6 +307,16 @@ async def _listen_for_health(server: WebServer) -> None:
         raise StartupError(
             f"the health route cannot listen on {server.host}:{server.port} ({exc.strerror}): "
             "set IMMU_HEALTH_PORT to a free port, or 0 for none"
+        ) from exc
+
+
+async def _listen_for_pages(server: WebServer) -> None:
+    try:
+        await server.start()
+    except OSError as exc:  # the port is taken (the health route's? another bot's?)
+        raise StartupError(
+            f"the Mini App cannot listen on {server.host}:{server.port} ({exc.strerror}): "
+            "set IMMU_WEBAPP_PORT to a free port"
         ) from exc
 
 
