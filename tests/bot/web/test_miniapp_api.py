@@ -1,0 +1,606 @@
+"""The Mini App's server as its pages call it: real HTTP requests to the real bot's own
+server on loopback, signed as a Telegram client signs (tests/support/webapp.py), the bot
+against the fake Bot API. One bot serves the module; each test has its own people."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from yarl import URL
+
+import bot.web.miniapp
+from bot.app import StartupError, serve
+from bot.telegram.texts import CATALOGUE
+from tests.fakes.composer import FakeComposer
+from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
+from tests.support.harness import keyboard_message
+from tests.support.inprocess import PHOTO, RunningBot, StartBot, settings_for
+from tests.support.webapp import sign_init_data
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+WEBAPP_URL = "https://immu.example/app/"
+ADMIN = 1
+RATE = 40  # calls a minute per person; each test's viewers are its own, far under it
+MAX_AGE_S = 3600
+EN = CATALOGUE["en"]
+POST_KEYS = {
+    "id", "genre", "mood", "description", "photo", "likes", "created_at", "duration_s",
+    "channel_url", "app_url", "audio_url", "cover_url", "author", "remix_of", "own",
+}  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class World:
+    """The module's bot, its HTTP client, and the posts every test may read (never change)."""
+
+    bot: RunningBot
+    http: aiohttp.ClientSession
+    base: str  # http://127.0.0.1:<port>/app
+    ann: dict[str, Any]  # shows her name
+    bob: dict[str, Any]  # anonymous
+    a_stormy: int  # Ann's: mood Stormy, genre Drum and Bass
+    a_liked: int  # Ann's: serene, bossa nova, 3 likes
+    b_liked: int  # Bob's: serene, ambient, 1 like
+    b_remix: int  # Bob's remix of a_stormy
+
+    @property
+    def tg(self) -> FakeTelegram:
+        return self.bot.tg
+
+    def init(self, user_id: int, first_name: str = "Viewer", **kwargs: Any) -> str:
+        return sign_init_data(self.tg.token, user_id, first_name, **kwargs)
+
+    async def call(
+        self,
+        path: str,
+        who: int | None = None,
+        *,
+        body: Any = None,
+        init: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        """GET (POST with a body) ``/app/api/<path>`` as ``who``; the status and the JSON."""
+        sent = dict(headers or {})
+        if init is None and who is not None:
+            init = self.init(who)
+        if init is not None:
+            sent["Authorization"] = f"tma {init}"
+        method = "POST" if body is not None else "GET"
+        url = f"{self.base}/api/{path}"
+        async with self.http.request(method, url, json=body, headers=sent) as answer:
+            return answer.status, await answer.json()
+
+    async def get(self, url: str, **headers: str) -> tuple[int, bytes, Any]:
+        """A plain GET, as an <audio> element or the browser sends it."""
+        async with self.http.get(url, headers=headers, allow_redirects=False) as answer:
+            return answer.status, await answer.read(), answer.headers
+
+    async def post(
+        self,
+        user: dict[str, Any],
+        *,
+        mood: str = "serene",
+        genres: tuple[str, ...] = ("bossa nova", "ambient", "acoustic folk"),
+        pick: int = 0,
+        remix: int | None = None,
+    ) -> int:
+        """The person sends a photo (or taps Remix under ``remix``) and posts a track;
+        the post's id once it is in the channel."""
+        composer = self.bot.composer
+        composer.mood, composer.genres = mood, genres
+        ((last,),) = self.bot.db("SELECT COALESCE(MAX(id), 0) FROM jobs")
+        if remix is None:
+            self.tg.send_photo(user, PHOTO)
+        else:
+            self.tg.send_text(user, f"/start remix-{remix}")
+        ((job,),) = await self.bot.until(
+            lambda: self.bot.db(
+                "SELECT id FROM jobs WHERE id > ? AND user_id = ? AND status = 'delivered'",
+                last,
+                user["id"],
+            ),
+            f"{user['first_name']}'s tracks",
+        )
+        result = await self.bot.until(
+            lambda: next(
+                (m for m in self.tg.chat_messages(user["id"]) if f"pick:{job}:" in str(m)), None
+            ),
+            "the choice keyboard",
+        )
+        self.tg.tap(user, result, f"pick:{job}:{pick}")
+        rows = await self.bot.until(
+            lambda: self.bot.db("SELECT id FROM posts WHERE job_id = ? AND status = 'posted'", job),
+            f"job {job} posted",
+        )
+        return int(rows[0][0])
+
+    def channel_message(self, post_id: int) -> int:
+        ((message_id,),) = self.bot.db("SELECT channel_message_id FROM posts WHERE id = ?", post_id)
+        return int(message_id)
+
+    async def react(self, post_id: int, likes: int) -> None:
+        self.tg.react(self.channel_message(post_id), {"👍": likes})
+        await self.bot.until(
+            lambda: self.bot.db("SELECT likes FROM posts WHERE id = ?", post_id) == [(likes,)],
+            "likes counted",
+        )
+
+    async def show_name(self, user: dict[str, Any]) -> None:
+        status, _ = await self.call(
+            "settings", init=self.init(user["id"], user["first_name"]), body={"anonymous": False}
+        )
+        assert status == 200
+
+    def public_ids(self) -> list[int]:
+        """What the feed must list, newest first, as an operator reads the store."""
+        rows = self.bot.db(
+            """SELECT p.id FROM posts p JOIN users u ON u.id = p.user_id WHERE p.status = 'posted'
+               AND p.user_id NOT IN (SELECT user_id FROM bans) ORDER BY p.id DESC"""
+        )
+        return [int(row[0]) for row in rows]
+
+    async def media(self, post: dict[str, Any]) -> tuple[int, int]:
+        audio, _, _ = await self.get(post["audio_url"].replace(WEBAPP_URL, self.base + "/"))
+        cover, _, _ = await self.get(post["cover_url"].replace(WEBAPP_URL, self.base + "/"))
+        return audio, cover
+
+
+@pytest.fixture(scope="module")
+def module_tg() -> Iterator[FakeTelegram]:
+    server = FakeTelegram().start()
+    yield server
+    server.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(
+    module_tg: FakeTelegram, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[World]:
+    port = _free_port()
+    with pytest.MonkeyPatch.context() as env:  # no IMMU_ setting of this machine
+        for key in [k for k in os.environ if k.startswith(("IMMU_", "TELEGRAM_", "OPENAI_"))]:
+            env.delenv(key)
+        settings = settings_for(
+            module_tg,
+            tmp_path_factory.mktemp("miniapp") / "data",
+            post_format="audio",  # no MP4 to encode per post: quicker
+            admin_ids=[ADMIN],
+            reports_to_hide=1,
+            webapp_url=WEBAPP_URL,
+            webapp_port=port,
+            webapp_rate=RATE,
+            webapp_max_age_s=MAX_AGE_S,
+            max_photos_per_day=100,
+        )
+    bot = RunningBot(module_tg, settings, FakeComposer())
+    await bot.start()
+    async with aiohttp.ClientSession() as http:
+        world = World(bot, http, f"http://127.0.0.1:{port}/app", module_tg.user(201, "Ann"),
+                      module_tg.user(202, "Bob"), 0, 0, 0, 0)  # fmt: skip
+        try:
+            await bot.until(lambda: _listening(port), "the mini app listening")
+            world.a_stormy = await world.post(
+                world.ann, mood="Stormy", genres=("Drum and Bass", "ambient", "lofi")
+            )
+            world.a_liked = await world.post(world.ann)
+            world.b_liked = await world.post(world.bob, pick=1)
+            world.b_remix = await world.post(world.bob, remix=world.a_stormy)
+            await world.show_name(world.ann)
+            await world.react(world.a_liked, 3)
+            await world.react(world.b_liked, 1)
+            yield world
+        finally:
+            await bot.stop()
+    assert not bot.tracebacks, bot.tracebacks
+
+
+# --- the feed, the top, profiles, tracks ---
+
+
+async def test_the_feed_lists_public_posts_newest_first_and_pages_with_before(
+    world: World,
+) -> None:
+    viewer = 301
+    status, first = await world.call("feed?limit=2", viewer)
+    assert status == 200
+    assert [p["id"] for p in first["posts"]] == world.public_ids()[:2]
+    assert first["next_before"] == first["posts"][1]["id"]
+    seen, before = [], None
+    while True:
+        query = f"feed?limit=2&before={before}" if before else "feed?limit=2"
+        status, page = await world.call(query, viewer)
+        assert status == 200 and len(page["posts"]) <= 2
+        seen += [p["id"] for p in page["posts"]]
+        if page["next_before"] is None:
+            break
+        before = page["next_before"]
+    assert seen == world.public_ids()  # every public post once, newest first
+    assert {world.a_stormy, world.a_liked, world.b_liked, world.b_remix} <= set(seen)
+    status, default = await world.call("feed", viewer)
+    assert [p["id"] for p in default["posts"]] == world.public_ids()[:12]
+    assert all(set(p) == POST_KEYS and not p["own"] for p in default["posts"])
+
+
+async def test_mood_and_genre_filters_narrow_the_feed(world: World) -> None:
+    viewer = 302
+    _, everything = await world.call("feed", viewer)
+    assert "Stormy" in everything["moods"] and "serene" in everything["moods"]
+    assert "Drum and Bass" in everything["genres"] and "ambient" in everything["genres"]
+
+    status, stormy = await world.call("feed?mood=stormy", viewer)  # any case matches
+    assert status == 200
+    assert [p["id"] for p in stormy["posts"]] == [world.a_stormy]
+    _, drums = await world.call("feed?genre=DRUM%20AND%20BASS", viewer)
+    assert world.a_stormy in [p["id"] for p in drums["posts"]]
+    assert {p["genre"] for p in drums["posts"]} == {"Drum and Bass"}
+    _, ambient = await world.call("feed?genre=ambient&mood=serene", viewer)
+    assert world.b_liked in [p["id"] for p in ambient["posts"]]
+    assert all(p["genre"] == "ambient" and p["mood"] == "serene" for p in ambient["posts"])
+    _, neither = await world.call("feed?mood=stormy&genre=ambient", viewer)
+    assert neither["posts"] == [] and neither["next_before"] is None
+    status, _ = await world.call("feed?before=soon", viewer)
+    assert status == 400
+
+
+async def test_the_weeks_top_lists_the_liked_posts_most_liked_first(world: World) -> None:
+    status, top = await world.call("top", 303)
+    assert status == 200
+    assert [(p["id"], p["likes"]) for p in top["posts"]] == [
+        (world.a_liked, 3),
+        (world.b_liked, 1),
+    ]
+
+
+async def test_a_profile_shows_posts_likes_and_remixes_both_ways(world: World) -> None:
+    ann, bob = world.ann["id"], world.bob["id"]
+    status, profile = await world.call(f"profile/{ann}", bob)  # Ann shows her name
+    assert status == 200
+    assert profile["user"] == {"id": ann, "name": "Ann"} and profile["own"] is False
+    assert [p["id"] for p in profile["posts"]] == [world.a_liked, world.a_stormy]
+    assert profile["likes"] == 3
+    assert profile["remixes"] == []
+    assert [p["id"] for p in profile["remixed"]] == [world.b_remix]  # Bob's remix of hers
+    assert "settings" not in profile  # hers alone to see
+
+    status, own = await world.call(f"profile/{bob}", bob)
+    assert status == 200
+    assert own["user"] == {"id": bob, "name": None} and own["own"] is True
+    assert [p["id"] for p in own["posts"]] == [world.b_remix, world.b_liked]
+    assert own["likes"] == 1
+    assert [p["id"] for p in own["remixes"]] == [world.b_remix]  # his remix of Ann's
+    assert own["remixed"] == []
+    assert own["settings"] == {"anonymous": True, "describe": True, "language": "en"}
+    assert all(p["own"] for p in own["posts"])
+
+    # Bob hides his name: his profile is not there for anyone else
+    assert (await world.call(f"profile/{bob}", ann))[0] == 404
+    assert (await world.call("profile/999999", ann))[0] == 404  # nor a stranger's
+
+
+async def test_a_tracks_page_shows_the_post_as_the_channel_does_and_its_remixes(
+    world: World,
+) -> None:
+    viewer = 304
+    status, page = await world.call(f"track/{world.b_remix}", viewer)
+    assert status == 200
+    post = page["post"]
+    assert set(post) == POST_KEYS
+    assert post["author"] is None  # Bob keeps his name to himself
+    assert post["remix_of"] == world.a_stormy
+    assert page["remix_of"]["id"] == world.a_stormy
+    assert page["remix_of"]["author"] == {"id": world.ann["id"], "name": "Ann"}
+    assert page["remix_url"] == f"https://t.me/immu_test_bot?start=remix-{world.b_remix}"
+    assert page["make_url"] == "https://t.me/immu_test_bot?start=make"
+    assert post["description"] == FakeComposer().description
+    assert post["photo"] == FakeComposer().captions[0]  # describe is on by default
+    mid = world.channel_message(world.b_remix)
+    assert post["channel_url"] == f"https://t.me/immu_feed/{mid}"
+    assert post["app_url"] == f"https://t.me/immu_test_bot/app?startapp=post-{world.b_remix}"
+    assert post["audio_url"].startswith(f"{WEBAPP_URL}media/")
+    assert post["audio_url"].endswith("/audio.mp3") and post["cover_url"].endswith("/cover.jpg")
+    assert post["duration_s"] == 1.0 and post["likes"] == 0 and post["own"] is False
+
+    _, original = await world.call(f"track/{world.a_stormy}", viewer)
+    assert [p["id"] for p in original["remixes"]] == [world.b_remix]
+    assert original["remix_of"] is None
+    assert (await world.call("track/999999", viewer))[0] == 404
+
+
+async def test_me_says_who_is_asking_and_what_they_chose(world: World) -> None:
+    status, me = await world.call("me", init=world.init(305, "Kim", language_code="ko"))
+    assert status == 200
+    assert me["user"] == {
+        "id": 305, "first_name": "Kim", "language": "ko", "anonymous": True, "describe": True,
+    }  # fmt: skip
+    assert me["bot_username"] == "immu_test_bot"
+    assert me["channel_url"] == "https://t.me/immu_feed"
+    assert me["make_url"] == "https://t.me/immu_test_bot?start=make"
+
+
+# --- settings and delete: the person's own only ---
+
+
+async def test_settings_change_only_the_persons_own_and_the_chat_sees_them(
+    world: World,
+) -> None:
+    ivy = world.tg.user(306, "Ivy")
+    post = await world.post(ivy)
+    init = world.init(306, "Ivy")
+    status, changed = await world.call(
+        "settings", init=init, body={"anonymous": False, "describe": False, "language": "ko"}
+    )
+    assert status == 200
+    assert changed == {"settings": {"anonymous": False, "describe": False, "language": "ko"}}
+    assert world.bot.db("SELECT anonymous, describe, language FROM users WHERE id = 306") == [
+        (0, 0, "ko")
+    ]  # the store the chat reads: /anonymous, /describe and /lang agree
+    _, me = await world.call("me", init=init)
+    assert me["user"]["anonymous"] is False and me["user"]["language"] == "ko"
+    _, page = await world.call(f"track/{post}", 307)
+    assert page["post"]["author"] == {"id": 306, "name": "Ivy"}
+    assert page["post"]["photo"] == ""  # "describe" off: no words about her photo
+    assert page["post"]["description"] == FakeComposer().description
+
+    # the same values again change nothing (the chat's toggles are not flipped back)
+    status, again = await world.call("settings", init=init, body={"anonymous": False})
+    assert status == 200 and again["settings"]["anonymous"] is False
+    for wrong in ({"anonymous": "no"}, {"language": "fr"}, {"admin": True}, [1]):
+        assert (await world.call("settings", init=init, body=wrong))[0] == 400
+
+
+async def test_delete_is_the_owners_alone_and_removes_the_channel_post_once(
+    world: World,
+) -> None:
+    cat, dan = world.tg.user(308, "Cat"), 309
+    post = await world.post(cat)
+    message_id = world.channel_message(post)
+    _, page = await world.call(f"track/{post}", dan)
+    assert await world.media(page["post"]) == (200, 200)
+
+    status, refused = await world.call(f"posts/{post}/delete", dan, body={})
+    assert status == 404 and refused["ok"] is False  # not his: as if it were not there
+    assert world.tg.calls_to("deleteMessage", message_id=message_id) == []
+
+    status, deleted = await world.call(f"posts/{post}/delete", init=world.init(308, "Cat"), body={})
+    assert status == 200
+    assert deleted == {"ok": True, "message": EN["deleted"]}  # the chat's own words
+    assert len(world.tg.calls_to("deleteMessage", chat_id="@immu_feed", message_id=message_id)) == 1
+    assert world.bot.db("SELECT id FROM posts WHERE id = ?", post) == []
+
+    status, again = await world.call(f"posts/{post}/delete", init=world.init(308, "Cat"), body={})
+    assert status == 404
+    assert again == {"ok": False, "error": "not_found", "message": EN["report_gone"]}
+    assert len(world.tg.calls_to("deleteMessage", message_id=message_id)) == 1  # once only
+    assert (await world.call(f"track/{post}", dan))[0] == 404
+    assert await world.media(page["post"]) == (404, 404)
+
+
+# --- who may ask ---
+
+
+async def _refused(world: World, init: str | None, caplog: pytest.LogCaptureFixture) -> str:
+    """The call is 401 with nothing but the error; the log line saying why."""
+    caplog.clear()
+    for path in ("me", "feed", f"track/{world.a_liked}", f"profile/{world.ann['id']}"):
+        status, body = await world.call(path, init=init)
+        assert (status, body) == (401, {"error": "unauthorized"})
+    status, body = await world.call(
+        f"posts/{world.a_liked}/delete", init=init, body={}
+    )  # not even the owner's own post, forged
+    assert (status, body) == (401, {"error": "unauthorized"})
+    assert world.bot.db("SELECT id FROM posts WHERE id = ?", world.a_liked) != []
+    lines = [r.getMessage() for r in caplog.records if "mini app call refused" in r.getMessage()]
+    assert len(lines) == 5, lines
+    if init:
+        assert all(init not in line and "hash=" not in line for line in lines)
+    return lines[0]
+
+
+async def test_no_init_data_is_401(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    assert "no tma Authorization header" in await _refused(world, None, caplog)
+    assert "no initData" in await _refused(world, "", caplog)
+
+
+async def test_forged_init_data_is_401(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    ann = json.dumps({"id": world.ann["id"], "first_name": "Ann"}, separators=(",", ":"))
+    as_ann = world.init(310, "Mallory", tamper={"user": ann})  # signed for 310, claims Ann
+    assert "signature does not match" in await _refused(world, as_ann, caplog)
+    wrong_hash = world.init(world.ann["id"], "Ann", tamper={"hash": "0" * 64})
+    assert "signature does not match" in await _refused(world, wrong_hash, caplog)
+
+
+async def test_init_data_signed_for_another_bot_is_401(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    other = sign_init_data("654321:ANOTHER-bots_token-abcdefghijklmnopqr", world.ann["id"], "Ann")
+    assert "signature does not match" in await _refused(world, other, caplog)
+
+
+async def test_stale_init_data_is_401(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    stale = world.init(world.ann["id"], "Ann", auth_date=int(time.time()) - MAX_AGE_S - 60)
+    assert "s old" in await _refused(world, stale, caplog)
+
+
+async def test_a_banned_person_sees_nothing_of_others_and_their_posts_vanish(
+    world: World,
+) -> None:
+    mal = world.tg.user(311, "Mal")
+    post = await world.post(mal)
+    _, page = await world.call(f"track/{post}", 312)
+    admin = world.tg.user(ADMIN, "Op")
+    answered = len(world.tg.calls_to("sendMessage", chat_id=ADMIN))
+    world.tg.send_text(admin, "/ban 311")
+    await world.bot.until(
+        lambda: len(world.tg.calls_to("sendMessage", chat_id=ADMIN)) > answered, "the ban"
+    )
+    init = world.init(311, "Mal")
+    for path in ("feed", "top", f"profile/{world.ann['id']}", f"track/{world.a_liked}"):
+        assert await world.call(path, init=init) == (403, {"error": "forbidden"}), path
+    status, own = await world.call("profile/311", init=init)  # their own: no one else's
+    assert status == 200 and own["posts"] == []
+    assert (await world.call("me", init=init))[0] == 200
+
+    # for everyone else the banned person's post is gone: feed, page and files
+    _, feed = await world.call("feed?limit=30", 312)
+    assert post not in [p["id"] for p in feed["posts"]]
+    assert (await world.call(f"track/{post}", 312))[0] == 404
+    assert await world.media(page["post"]) == (404, 404)
+
+
+async def test_a_forgotten_persons_and_a_hidden_posts_tracks_vanish_everywhere_at_once(
+    world: World,
+) -> None:
+    fay, gus, viewer = world.tg.user(313, "Fay"), world.tg.user(314, "Gus"), 315
+    forgotten = await world.post(fay)
+    await world.show_name(fay)
+    hidden = await world.post(gus)
+    pages = {}
+    for post in (forgotten, hidden):
+        status, page = await world.call(f"track/{post}", viewer)
+        assert status == 200 and await world.media(page["post"]) == (200, 200)
+        pages[post] = page["post"]
+    assert (await world.call("profile/313", viewer))[0] == 200
+
+    reader = world.tg.user(316, "Reader")  # one report hides a post here
+    message_id = world.channel_message(hidden)
+    channel = next(m for m in world.tg.chat_messages(CHANNEL_ID) if m["message_id"] == message_id)
+    world.tg.tap(reader, channel, f"report:{hidden}")
+    await world.bot.until(
+        lambda: world.bot.db("SELECT status FROM posts WHERE id = ?", hidden) == [("hidden",)],
+        "the post hidden",
+    )
+    world.tg.send_text(fay, "/forget")
+    confirm = await world.bot.until(lambda: keyboard_message(world.tg, 313, "forget"), "confirm")
+    world.tg.tap(fay, confirm, "forget:313")
+    await world.bot.until(
+        lambda: world.bot.db("SELECT id FROM users WHERE id = 313") == [], "Fay forgotten"
+    )
+
+    _, feed = await world.call("feed?limit=30", viewer)
+    listed = [p["id"] for p in feed["posts"]]
+    assert forgotten not in listed and hidden not in listed
+    assert (await world.call("profile/313", viewer))[0] == 404
+    _, gus_profile = await world.call("profile/314", init=world.init(314, "Gus"))
+    assert gus_profile["posts"] == []  # his own profile lists only what is public
+    for post in (forgotten, hidden):
+        assert (await world.call(f"track/{post}", viewer))[0] == 404
+        assert await world.media(pages[post]) == (404, 404)
+
+
+# --- media, the rate limit, the pages ---
+
+
+async def test_media_is_served_with_ranges_and_only_by_its_token(world: World) -> None:
+    _, page = await world.call(f"track/{world.a_liked}", 317)
+    audio_url = page["post"]["audio_url"].replace(WEBAPP_URL, world.base + "/")
+    ((job_id, idx),) = world.bot.db(
+        "SELECT job_id, track_idx FROM posts WHERE id = ?", world.a_liked
+    )
+    ((mp3_path,),) = world.bot.db(
+        "SELECT mp3_path FROM tracks WHERE job_id = ? AND idx = ?", job_id, idx
+    )
+    mp3 = (world.bot.data_dir / mp3_path).read_bytes()
+
+    status, whole, headers = await world.get(audio_url)
+    assert status == 200 and whole == mp3
+    assert headers["Content-Type"] == "audio/mpeg"
+    assert headers["Cache-Control"] == "private, max-age=60"
+    status, part, headers = await world.get(audio_url, Range="bytes=100-199")
+    assert status == 206 and part == mp3[100:200]
+    assert headers["Content-Range"] == f"bytes 100-199/{len(mp3)}"
+    status, cover, headers = await world.get(audio_url.replace("audio.mp3", "cover.jpg"))
+    assert status == 200 and cover[:2] == b"\xff\xd8" and headers["Content-Type"] == "image/jpeg"
+
+    token = audio_url.split("/")[-2]
+    post_id, mac = token.split("-")
+    for wrong in (f"{world.b_liked}-{mac}", f"{post_id}-{'0' * 32}", post_id, "x"):
+        assert (await world.get(audio_url.replace(token, wrong)))[0] == 404
+
+
+async def test_more_calls_than_the_rate_in_a_minute_are_429(world: World) -> None:
+    init = world.init(318, "Quick")
+    for _ in range(RATE):
+        assert (await world.call("me", init=init))[0] == 200
+    assert await world.call("me", init=init) == (429, {"error": "too_many_requests"})
+    assert (await world.call("me", 319))[0] == 200  # someone else is not held back
+
+
+async def test_the_pages_are_files_of_the_pages_folder_and_nothing_else(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / "index.html").write_text("<!doctype html><title>IMMU</title>")
+    (pages / "app.js").write_text("console.log('hi')")
+    (pages / "sub").mkdir()
+    (tmp_path / "secret.txt").write_text("not a page")
+    (pages / "link.js").symlink_to(tmp_path / "secret.txt")
+    monkeypatch.setattr(bot.web.miniapp, "PAGES", pages)
+
+    status, index, headers = await world.get(f"{world.base}/")
+    assert status == 200 and b"<title>IMMU</title>" in index
+    assert headers["Content-Type"].startswith("text/html")
+    assert headers["Cache-Control"] == "no-cache"
+    status, script, headers = await world.get(f"{world.base}/static/app.js")
+    assert status == 200 and script == b"console.log('hi')"
+    assert headers["Content-Type"].startswith("text/javascript")
+    status, _, headers = await world.get(world.base)
+    assert status == 302 and headers["Location"] == "app/"
+    for name in ("link.js", "sub", "missing.css", "..%2Fsecret.txt", "%2E%2E", ".hidden"):
+        async with world.http.get(URL(f"{world.base}/static/{name}", encoded=True)) as answer:
+            assert answer.status == 404, name
+            assert b"not a page" not in await answer.read()
+
+
+# --- without IMMU_WEBAPP_URL, or with a wrong one ---
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_without_a_webapp_url_nothing_listens(
+    tg: FakeTelegram, start_bot: StartBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    port = _free_port()
+    bot = await start_bot(webapp_port=port)
+    await bot.until(lambda: "bot ready" in caplog.text, "ready")
+    assert not _listening(port)
+    assert "mini app listening" not in caplog.text
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_a_webapp_url_that_is_not_https_is_one_clear_line(
+    tg: FakeTelegram, tmp_path: Path
+) -> None:
+    settings = settings_for(tg, tmp_path / "data", webapp_url="http://immu.example/app/")
+    with pytest.raises(StartupError) as refused:
+        await serve(settings, asyncio.Event(), FakeComposer())
+    line = str(refused.value)
+    assert "\n" not in line and "IMMU_WEBAPP_URL must be an https:// URL" in line, line
