@@ -585,10 +585,10 @@ class Store:
             where.append("p.id < ?")
             params.append(before)
         if mood:
-            where.append(f"LOWER({_MOOD}) = LOWER(TRIM(?))")
+            where.append(f"immu_fold({_MOOD}) = immu_fold(TRIM(?))")
             params.append(mood)
         if genre:
-            where.append("LOWER(TRIM(t.genre)) = LOWER(TRIM(?))")
+            where.append("immu_fold(TRIM(t.genre)) = immu_fold(TRIM(?))")
             params.append(genre)
         return await self._public(" AND ".join(where), params, "p.id DESC", limit)
 
@@ -653,7 +653,7 @@ class Store:
         rows = await self._all(
             f"""SELECT MIN(v) AS value, COUNT(*) AS n
                 FROM (SELECT {column} AS v FROM {_PUBLIC_FROM} WHERE {_PUBLIC})
-                WHERE v IS NOT NULL AND v != '' GROUP BY LOWER(v)
+                WHERE v IS NOT NULL AND v != '' GROUP BY immu_fold(v)
                 ORDER BY n DESC, value LIMIT ?""",
             (limit,),
         )

@@ -265,6 +265,11 @@ async def test_mood_and_genre_filters_narrow_the_feed(world: World) -> None:
     status, _ = await world.call("feed?before=soon", viewer)
     assert status == 400
 
+    # any case in any script, not only ASCII's
+    ethereal = await world.post(world.tg.user(320, "Zoe"), mood="Éthéré")
+    _, found = await world.call("feed?mood=%C3%A9TH%C3%89R%C3%89", viewer)  # éTHÉRÉ
+    assert [p["id"] for p in found["posts"]] == [ethereal]
+
 
 async def test_the_weeks_top_lists_the_liked_posts_most_liked_first(world: World) -> None:
     status, top = await world.call("top", 303)
