@@ -47,6 +47,7 @@ from bot.publisher import Publisher
 from bot.remixes import Remixes
 from bot.review import Review
 from bot.settings import Settings
+from bot.sharing import Sharing
 from bot.telegram.chat import Chat
 from bot.telegram.menus import set_command_menus
 from bot.telegram.transport import AiohttpRequest, proxy_from_env
@@ -225,6 +226,8 @@ async def _start(
     """Check the token and the channel, wire the services, load the models, start polling
     (or the webhook) and the job lanes; returns the job loop and its tasks."""
     await app.initialize()  # getMe: checks the token
+    if not app.bot.supports_inline_queries:  # Telegram sends no inline queries then
+        log.info("inline sharing off: turn inline mode on with @BotFather's /setinline")
     assert app.post_init is not None
     await app.post_init(app)  # PTB runs it only from run_polling/run_webhook: the menus
     bot = app.bot
@@ -241,7 +244,8 @@ async def _start(
     account = Account(settings, store, feed, chat, jobs)
     housekeeping = Housekeeping(settings, store, files, feed, publisher, jobs, bot)
     likes = Likes(store, feed, settings.like_reactions)
-    provide(app, Services(chat, intake, jobs, posting, account, likes, moderation, review))
+    sharing = Sharing(store, feed)
+    provide(app, Services(chat, intake, jobs, posting, account, likes, moderation, review, sharing))
     await _check_channel(app, feed)
     if problem := await review.unreachable():  # IMMU_REVIEW_CHAT: before anyone waits on it
         raise StartupError(problem)

@@ -85,11 +85,13 @@ class Feed:
         user: User,
         limit: int = CAPTION_LIMIT,
         post_id: int | None = None,
+        description_chars: int = 300,
     ) -> str:
         """HTML caption: description, genre and mood; the name only if the person opted in.
         In the channel's language(s), the poster's first. It ends with the post's number,
         linked to its remix: a caption survives a forward, a keyboard with a callback
-        button does not, so a forward of the post still names it."""
+        button does not, so a forward of the post still names it. A small ``limit`` and
+        ``description_chars`` make the short caption of a share."""
         signature = ""
         if post_id is not None and self.bot_username:
             remix = create_deep_linked_url(self.bot_username, keyboards.remix_payload(post_id))
@@ -100,7 +102,7 @@ class Feed:
         long = DESCRIBED_CHARS // len(langs)  # both languages' descriptions share the caption
         # values are cut as plain text, then escaped: a cut never lands inside an entity
         parts: list[tuple[str, dict[str, str]]] = [("post_caption_neutral", {})] if said is None else [
-            ("post_caption", {"description": _cut(said.description, 300),
+            ("post_caption", {"description": _cut(said.description, description_chars),
                               "genre": _cut(said.genre, 60), "mood": _cut(said.mood, 60)}),
         ]  # fmt: skip
         if user.describe and said is not None:

@@ -6,11 +6,13 @@ no handler reaches into ``bot_data`` by a string key.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import Update
+from telegram import InlineQuery, Update
+from telegram.error import BadRequest
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.account import Account
@@ -20,7 +22,10 @@ from bot.likes import Likes
 from bot.moderation import Moderation
 from bot.posting import Posting
 from bot.review import Review
+from bot.sharing import CACHE_S, Shares, Sharing
 from bot.telegram.chat import Answer, Chat, Person
+
+log = logging.getLogger(__name__)
 
 SERVICES = "services"  # the bot_data key, used only here
 
@@ -37,6 +42,7 @@ class Services:
     likes: Likes
     moderation: Moderation
     review: Review
+    sharing: Sharing
 
 
 class Context(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
@@ -80,3 +86,22 @@ async def reply(update: Update, context: Context, answer: Answer) -> None:
 async def popup(update: Update, answer: Answer) -> None:
     assert update.callback_query is not None
     await update.callback_query.answer(answer.text[:200] or None, show_alert=answer.alert)
+
+
+async def offer(query: InlineQuery, shares: Shares) -> None:
+    """Answer an inline query: personal (each person sees their own tracks, and a deleted
+    one must not reach anyone else from a shared cache), cached only briefly."""
+    try:
+        await query.answer(
+            shares.results,
+            cache_time=CACHE_S,
+            is_personal=True,
+            # None, never "": PTB's Defaults turn an empty string into "[]", which a client
+            # would send back as the offset of yet another page
+            next_offset=shares.next_offset or None,
+            button=shares.button,
+        )
+    except BadRequest as exc:  # the person typed on: Telegram dropped this query already
+        if "query is too old" not in str(exc).lower():
+            raise
+        log.info("inline answer too late reason=%s", exc)

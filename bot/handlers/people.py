@@ -12,12 +12,13 @@ from telegram.ext import (
     Application,
     CallbackQueryHandler,
     CommandHandler,
+    InlineQueryHandler,
     MessageHandler,
     MessageReactionHandler,
     filters,
 )
 
-from bot.handlers.context import Context, matched_ids, person, popup, reply
+from bot.handlers.context import Context, matched_ids, offer, person, popup, reply
 from bot.telegram import keyboards
 from bot.telegram.chat import Answer
 from bot.telegram.texts import language_of, text
@@ -57,6 +58,7 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     asked = filters.COMMAND | filters.PHOTO | filters.Document.IMAGE
     app.add_handler(MessageHandler(filters.ChatType.GROUPS & asked, in_group))
     app.add_handler(MessageReactionHandler(reaction_count))
+    app.add_handler(InlineQueryHandler(share))
 
 
 # --- commands ---
@@ -222,6 +224,20 @@ async def stale_button(update: Update, context: Context) -> None:
     """Any other callback data (old, forged or junk): answered, nothing done."""
     assert update.callback_query is not None
     await update.callback_query.answer()
+
+
+# --- sharing into any chat ---
+
+
+async def share(update: Update, context: Context) -> None:
+    """The bot's name typed in any chat: tracks to send there."""
+    query = update.inline_query
+    assert query is not None
+    who = query.from_user
+    shares = await context.services.sharing.inline(
+        who.id, who.language_code, query.query, query.offset
+    )
+    await offer(query, shares)
 
 
 # --- the channel ---

@@ -24,8 +24,9 @@ from bot.web.health import Check, Probe
 
 log = logging.getLogger(__name__)
 
-# Telegram sends reaction counts only to a bot that asks for them by name.
-ALLOWED_UPDATES = ["message", "callback_query", "message_reaction_count"]
+# Telegram sends reaction counts only to a bot that asks for them by name; inline queries
+# are the tracks people share into other chats.
+ALLOWED_UPDATES = ["message", "callback_query", "message_reaction_count", "inline_query"]
 # Telegram's alphabet for secret_token, and long enough that guessing it is hopeless
 # (a forged update can name any sender, an admin included)
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{32,256}")

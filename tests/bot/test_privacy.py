@@ -115,6 +115,7 @@ async def test_forget_takes_down_others_remixes_that_show_the_photo(
     tg.send_text(ann, "/forget")
     confirm = await bot.until(lambda: keyboard_message(tg, 42, "forget"), "confirmation")
     assert "48 hours" in confirm["text"] and "forwarded" in confirm["text"]  # said before
+    assert "inline" in confirm["text"] and "인라인" in CATALOGUE["ko"]["forget_confirm"]
     tg.tap(ann, result, "forget:42")
     await bot.until(lambda: EN["remix_taken_down"] in texts_to(tg, 60), "Rex told")
     await bot.until(lambda: EN["remix_taken_down"] in texts_to(tg, 61), "Sue told")
