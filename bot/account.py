@@ -61,6 +61,14 @@ class Account:
         )  # fmt: skip
         return Answer(plain(lang, "top", lines=lines))
 
+    async def app(self, who: Person) -> Answer:
+        """/app: the Mini App's pages, opened from a button; without ``IMMU_WEBAPP_URL``,
+        that there are none."""
+        lang = await self.chat.meet(who)
+        if not self.settings.webapp_url:
+            return Answer(text(lang, "app_off"))
+        return Answer(text(lang, "app_open"), keyboards.web_app(lang, self.settings.webapp_url))
+
     async def delete_menu(self, who: Person) -> Answer:
         """The person's posts to take down: public ones, and those held for review or
         hidden after reports (withdrawn before an operator decides)."""

@@ -49,7 +49,7 @@ from bot.review import Review
 from bot.settings import Settings
 from bot.sharing import Sharing
 from bot.telegram.chat import Chat
-from bot.telegram.menus import set_command_menus
+from bot.telegram.menus import set_menus
 from bot.telegram.transport import AiohttpRequest, proxy_from_env
 from bot.telegram.updates import receive_updates, updates_probe, webhook_problem
 from bot.web import WebServer
@@ -109,7 +109,7 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
         # HTML once, here: a text meant as plain (a model's "R&B") says parse_mode=None
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW))
         .context_types(ContextTypes(context=Context))
-        .post_init(lambda app: set_command_menus(app.bot, settings))
+        .post_init(lambda app: set_menus(app.bot, settings))
         .build()
     )
     # order matters: the first handler that matches takes the update. The operators'

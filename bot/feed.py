@@ -117,7 +117,8 @@ class Feed:
 
     def buttons(self, post_id: int, lang: str = "en") -> InlineKeyboardMarkup | None:
         """Under each post: remix it, or make your own (deep links into the private chat),
-        in the channel's language(s); and Report, unless the operator turned reports off."""
+        in the channel's language(s); open it in the Mini App, when there is one; and
+        Report, unless the operator turned reports off."""
         if not self.bot_username:
             return None
         remix = create_deep_linked_url(self.bot_username, keyboards.remix_payload(post_id))
@@ -129,9 +130,20 @@ class Feed:
         ]
         # two languages make long labels: one button a row keeps them readable on a phone
         rows = [row] if len(langs) == 1 else [[button] for button in row]
+        if app := self.app_url(post_id):  # a channel takes no web_app button: a t.me link
+            label = _in_each(plain, langs, "button_open_app", {}, " / ")
+            rows.append([InlineKeyboardButton(label, url=app)])
         if self.settings.reports_to_hide > 0:
             rows.append([keyboards.report(langs[0], post_id)])
         return InlineKeyboardMarkup(rows)
+
+    def app_url(self, post_id: int) -> str | None:
+        """The post's page in the Mini App (``IMMU_WEBAPP_NAME``, set with @BotFather's
+        /newapp); None without ``IMMU_WEBAPP_URL``."""
+        if not self.settings.webapp_url or not self.bot_username:
+            return None
+        name = self.settings.webapp_name
+        return f"https://t.me/{self.bot_username}/{name}?startapp={keyboards.app_payload(post_id)}"
 
     async def prepare(
         self,

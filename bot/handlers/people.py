@@ -42,6 +42,7 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(CommandHandler("lang", lang, filters=private))
     app.add_handler(CommandHandler("forget", forget, filters=private))
     app.add_handler(CommandHandler("id", your_id, filters=private))
+    app.add_handler(CommandHandler("app", open_app, filters=private))
     forwarded_track = filters.FORWARDED & (filters.AUDIO | filters.VIDEO)
     app.add_handler(MessageHandler(private & forwarded_track, forwarded))
     app.add_handler(MessageHandler(private & filters.PHOTO, photo))
@@ -122,6 +123,11 @@ async def your_id(update: Update, context: Context) -> None:
     who = person(update)
     lang = context.services.chat.instant_language(who)  # nothing stored for a question
     await reply(update, context, Answer(text(lang, "your_id", user_id=who.id)))
+
+
+async def open_app(update: Update, context: Context) -> None:
+    """/app: a button that opens the Mini App's pages (or why there are none)."""
+    await reply(update, context, await context.services.account.app(person(update)))
 
 
 # --- photos and everything else people send ---

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 
 from bot.telegram.texts import plain
 
@@ -32,6 +32,11 @@ MAKE_PAYLOAD = "make"  # /start make: "Make your own" under a post
 
 def remix_payload(post_id: int) -> str:
     return f"remix-{post_id}"
+
+
+def app_payload(post_id: int) -> str:
+    """The Mini App's start parameter that opens a track's page."""
+    return f"post-{post_id}"
 
 
 def queued(lang: str, job_id: int) -> InlineKeyboardMarkup:
@@ -58,6 +63,13 @@ def choices(lang: str, job_id: int, genres: list[str]) -> InlineKeyboardMarkup:
 
 def link(lang: str, url: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[InlineKeyboardButton(plain(lang, "button_view_post"), url=url)]])
+
+
+def web_app(lang: str, url: str) -> InlineKeyboardMarkup:
+    """Opens the Mini App's pages (private chats only: Telegram refuses it elsewhere)."""
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(plain(lang, "button_app"), web_app=WebAppInfo(url))]]
+    )
 
 
 def delete_choices(lang: str, posts: list[tuple[int, str]]) -> InlineKeyboardMarkup:

@@ -1,8 +1,10 @@
-"""Sharing tracks into any chat (inline mode)."""
+"""Sharing tracks into any chat (inline mode), and the ways into the Mini App: the menu
+button, /app, and the link under each channel post."""
 
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 import pytest
@@ -13,11 +15,25 @@ from bot import sharing
 from bot.telegram.texts import CATALOGUE
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, INLINE_ANSWER_S, QUERY_TOO_OLD, FakeTelegram
+from tests.support.harness import answers
 from tests.support.inprocess import RunningBot, StartBot, buttons, job_of
 
 EN, KO = CATALOGUE["en"], CATALOGUE["ko"]
 ADMIN = 7
 MAKE = "https://t.me/immu_test_bot?start=make"
+WEBAPP = "https://immu.example/app/"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _pages() -> dict[str, Any]:
+    """The Mini App's settings; its own server on a free port (tests run side by side)."""
+    return {"webapp_url": WEBAPP, "webapp_port": _free_port()}
 
 
 async def _post(bot: RunningBot, user: dict[str, Any], track: int = 0) -> int:
@@ -176,3 +192,61 @@ async def test_the_fake_bot_api_takes_one_valid_answer_per_query(tg: FakeTelegra
                 BadRequest, match="(?i)" + QUERY_TOO_OLD.removeprefix("Bad Request: ")
             ):
                 await bot.answer_inline_query(again, [])
+
+
+# --- the Mini App's ways in ---
+
+
+def _commands(tg: FakeTelegram) -> set[str]:
+    calls = tg.calls_to("setMyCommands")
+    return {command["command"] for call in calls for command in call.params["commands"]}
+
+
+async def _app(bot: RunningBot, user: dict[str, Any]) -> dict[str, Any]:
+    """The person sends /app: the bot's answer."""
+    bot.tg.send_text(user, "/app")
+    await bot.until(lambda: answers(bot.tg, user["id"]), "the answer")
+    (message,) = bot.tg.chat_messages(user["id"])[1:]
+    return message
+
+
+async def test_the_menu_button_and_app_open_the_pages(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    bot = await start_bot(**_pages())
+    assert tg.menu_buttons[None] == {"type": "web_app", "text": "IMMU", "web_app": {"url": WEBAPP}}
+    assert "app" in _commands(tg)
+    for user, words in ((tg.user(42, "Ann"), EN), (tg.user(44, "Kim", language="ko"), KO)):
+        message = await _app(bot, user)
+        assert message["text"] == words["app_open"]
+        assert buttons(message) == [{"text": words["button_app"], "web_app": {"url": WEBAPP}}]
+
+
+async def test_without_pages_no_menu_button_and_app_says_so(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    bot = await start_bot()
+    assert not tg.calls_to("setChatMenuButton") and "app" not in _commands(tg)
+    tg.send_text(tg.user(42, "Ann"), "/app")
+    await bot.until(lambda: answers(tg, 42) == [EN["app_off"]], "told")
+    await bot.stop()
+
+    # an earlier start with the pages set the button: it goes back to Telegram's default
+    tg.menu_buttons[None] = {"type": "web_app", "text": "IMMU", "web_app": {"url": WEBAPP}}
+    await start_bot()
+    assert tg.menu_buttons[None] == {"type": "default"}
+
+
+async def test_a_channel_post_links_its_page_in_the_app_only_when_there_is_one(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    bot = await start_bot(**_pages(), webapp_name="immu_app", channel_lang="both")
+    ann = tg.user(42, "Ann")
+    post_id = await _post(bot, ann)
+    link = f"https://t.me/immu_test_bot/immu_app?startapp=post-{post_id}"
+    assert {"text": "Open in app / 앱에서 열기", "url": link} in buttons(_channel_post(tg, post_id))
+    await bot.stop()
+
+    bot = await start_bot()
+    later = await _post(bot, ann)
+    assert "startapp" not in str(buttons(_channel_post(tg, later)))

@@ -27,6 +27,7 @@ def test_every_button_and_message_carries_words() -> None:
             keyboards.forget(lang, 1),
             keyboards.review(lang, 1),
             keyboards.reported(lang, 1),
+            keyboards.web_app(lang, "https://immu.example/app/"),
         ]
         for markup in markups:
             for row in markup.inline_keyboard:
