@@ -177,7 +177,7 @@ async def test_more_posts_load_as_the_person_scrolls_and_with_the_load_more_butt
         await route.continue_(url=route.request.url.replace("limit=12", "limit=2"))
 
     await page.route("**/app/api/feed?*", two_a_page)
-    await page.set_viewport_size({"width": 420, "height": 320})  # two posts overflow it
+    await page.set_viewport_size({"width": 420, "height": 240})  # two posts overflow it
     await page.goto(app_url(bot, ANN))
     everything = public_ids(bot)
     await expect(page.locator("#feed-list > li")).to_have_count(2)
@@ -187,10 +187,8 @@ async def test_more_posts_load_as_the_person_scrolls_and_with_the_load_more_butt
     await page.keyboard.press("Enter")  # for keyboards and screen readers
     third = page.locator("#feed-list > li").nth(2).locator("h3 button")
     await expect(third).to_be_focused()  # on the first post that came in
-    assert (
-        await shown_ids(page, "#feed-list")
-        == everything[: await page.locator("#feed-list > li").count()]
-    )
+    ids = await shown_ids(page, "#feed-list")  # more may come in as the focus scrolls
+    assert len(ids) >= 4 and ids == everything[: len(ids)]
 
     await page.locator("#feed-sentinel").scroll_into_view_if_needed()  # scrolling down
     await expect(page.locator("#feed-list > li")).to_have_count(len(everything))
