@@ -19,7 +19,7 @@ BAD_CONFIGURATIONS = [
     ({"channel": None}, "IMMU_CHANNEL is not set"),
     ({"TELEGRAM_API_URL": "http://127.0.0.1:9"}, "cannot reach the Bot API"),
     ({"_not_admin": True}, "must be an administrator"),
-    ({"moderation": "review", "review_chat": "@no_such_room"},
+    ({"moderation": "review", "review_chat": "@no_such_room", "admin_ids": [9]},
      "the operators' chat @no_such_room cannot be reached"),
     ({"webhook_url": "https://bot.example/hook"}, "IMMU_WEBHOOK_SECRET is required"),
     ({"webhook_url": "https://bot.example/hook", "webhook_secret": "has spaces" * 4},
