@@ -257,12 +257,7 @@ class Gallery:
             "channel_url": (
                 self.feed.url(post.channel_message_id) if post.channel_message_id else None
             ),
-            "app_url": (
-                f"https://t.me/{self.feed.bot_username}/{self.settings.webapp_name}"
-                f"?startapp=post-{post.id}"
-                if self.feed.bot_username
-                else None
-            ),
+            "app_url": self.feed.app_url(post.id),
             "audio_url": f"{self.base}/media/{token}/audio.mp3",
             "cover_url": f"{self.base}/media/{token}/cover.jpg",
             "author": {"id": owner.id, "name": name} if (name := _name(owner)) else None,
