@@ -20,12 +20,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 SKEW_S = 60  # a client's clock a little ahead of ours is not an attack
-MAX_LENGTH = 4096  # Telegram's initData is a few hundred bytes; more is not Telegram's
+# Telegram's initData is a few hundred bytes; long names in other scripts, a chat and a
+# photo_url can make it a few KB: more than this is not Telegram's
+MAX_LENGTH = 8192
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 class Unsigned(Exception):
@@ -59,10 +63,12 @@ def verify(init_data: str, bot_token: str, max_age_s: float, now: float | None =
     fields = dict(pairs)
     if len(fields) != len(pairs):
         raise Unsigned("a field appears twice")  # which one would the check have seen?
-    given = fields.pop("hash", "")
+    given = fields.pop("hash", "").lower()
+    if not _HEX_DIGEST.fullmatch(given):  # compare_digest takes ASCII text only
+        raise Unsigned("no hash" if not given else "hash is not a SHA-256 hex digest")
     check = "\n".join(f"{key}={value}" for key, value in sorted(fields.items()))
     expected = hmac.new(secret_key(bot_token), check.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, given.lower()):
+    if not hmac.compare_digest(expected, given):
         raise Unsigned("signature does not match")
     try:
         auth_date = int(fields["auth_date"])

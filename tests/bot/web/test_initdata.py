@@ -25,7 +25,7 @@ def test_a_launch_signed_for_this_bot_names_the_person() -> None:
 @pytest.mark.parametrize(
     "case",
     ["empty", "other bot", "changed user", "changed hash", "no hash", "stale", "future",
-     "doubled field", "no user"],
+     "doubled field", "no user", "non-ascii hash", "short hash"],
 )  # fmt: skip
 def test_unsigned_forged_or_stale_data_is_refused(case: str) -> None:
     now = int(time.time())
@@ -41,6 +41,8 @@ def test_unsigned_forged_or_stale_data_is_refused(case: str) -> None:
         "future": sign_init_data(TOKEN, 42, auth_date=now + 3600),
         "doubled field": sign_init_data(TOKEN, 42) + "&auth_date=1",
         "no user": _signed_without_user(now),
+        "non-ascii hash": sign_init_data(TOKEN, 42, tamper={"hash": "é" * 64}),
+        "short hash": sign_init_data(TOKEN, 42, tamper={"hash": "ab"}),
     }[case]
     with pytest.raises(Unsigned):
         verify(data, TOKEN, max_age_s=DAY)
