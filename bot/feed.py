@@ -22,7 +22,7 @@ from telegram import (
     Message,
 )
 from telegram.constants import MessageLimit
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.helpers import create_deep_linked_url
 
 from bot.files import FileStore
@@ -220,17 +220,30 @@ class Feed:
     async def remove(self, message_id: int, chat: int | str | None = None) -> Removal:
         """Take a post down (from the channel, or ``chat``: the operators'); if Telegram will
         not delete it, blank it: a grey picture in place of the track and the photo, no
-        name, no buttons."""
+        name, no buttons. A delete whose answer is lost is asked once more (a message gone
+        is "not found"); a blank with nothing left to edit means the delete went through."""
         chat = self.chat if chat is None else chat
-        try:
-            await self.bot.delete_message(chat, message_id)
-            return Removal.DELETED
-        except BadRequest as exc:
-            if "not found" in str(exc).lower():  # already gone: that is what we wanted
+        for attempt in (1, 2):
+            try:
+                await self.bot.delete_message(chat, message_id)
                 return Removal.DELETED
-            log.info("channel delete refused message=%d reason=%s", message_id, exc)
-        except TelegramError as exc:
-            log.warning("channel delete failed message=%d reason=%s", message_id, exc)
+            except BadRequest as exc:  # a NetworkError too: Telegram answered, so caught first
+                if "not found" in str(exc).lower():  # already gone: that is what we wanted
+                    return Removal.DELETED
+                log.info("channel delete refused message=%d reason=%s", message_id, exc)
+                break
+            except NetworkError as exc:
+                # the answer may be lost after Telegram deleted it: asking again is safe,
+                # a message already gone is "not found"
+                log.warning(
+                    "channel delete unanswered message=%d try=%d reason=%s",
+                    message_id,
+                    attempt,
+                    exc,
+                )
+            except TelegramError as exc:
+                log.warning("channel delete failed message=%d reason=%s", message_id, exc)
+                break
         try:
             await self.bot.edit_message_media(
                 InputMediaPhoto(
@@ -244,6 +257,8 @@ class Feed:
             )
             return Removal.EDITED
         except TelegramError as exc:
+            if isinstance(exc, BadRequest) and "message to edit not found" in str(exc).lower():
+                return Removal.DELETED  # a delete whose answer was lost took it after all
             log.error("channel post stays public message=%d reason=%s", message_id, exc)
             return Removal.FAILED
 

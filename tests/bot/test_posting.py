@@ -319,3 +319,44 @@ async def test_a_post_that_stays_public_is_never_called_deleted(
     assert (await _popups(bot, 2))[1] == EN["delete_failed"]
     assert len(_channel_posts(tg)) == 1
     assert bot.db("SELECT status FROM posts") == [("posted",)]  # still listed under /delete
+
+
+async def test_a_delete_whose_answer_is_lost_is_still_a_delete(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    composer = FakeComposer()
+    bot = await start_bot(composer)
+    ann = tg.user(42, "Ann")
+    kept = await bot.deliver(ann)
+    tg.tap(ann, kept, f"pick:{job_of(kept)}:0")
+    await _popups(bot, 1)
+    result = await bot.deliver(ann)
+    tg.tap(ann, result, f"pick:{job_of(result)}:0")
+    await _popups(bot, 2)
+    other, post = _channel_posts(tg)
+    tg.lose_answer("deleteMessage")  # Telegram deletes it; the bot never hears so
+    tg.tap(ann, result, "del:2")
+    assert (await _popups(bot, 3))[2] == EN["deleted"]
+    assert _channel_posts(tg) == [other]  # the other post untouched
+    deletes = tg.calls_to("deleteMessage", chat_id=CHANNEL)
+    assert [c.params["message_id"] for c in deletes] == [post["message_id"]] * 2  # asked again
+    assert tg.calls_to("editMessageMedia") == []
+    assert bot.db("SELECT id FROM posts") == [(1,)]
+
+
+async def test_a_post_gone_when_the_blank_is_tried_counts_as_deleted(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    composer = FakeComposer()
+    bot = await start_bot(composer)
+    ann = tg.user(42, "Ann")
+    result = await bot.deliver(ann)
+    tg.tap(ann, result, f"pick:{job_of(result)}:0")
+    await _popups(bot, 1)
+    (post,) = _channel_posts(tg)
+    tg.lose_answer("deleteMessage", times=2)  # both tries delete it; neither answer comes
+    tg.tap(ann, result, "del:1")
+    assert (await _popups(bot, 2))[1] == EN["deleted"]  # the blank found nothing to edit
+    assert len(tg.calls_to("editMessageMedia", message_id=post["message_id"])) == 1
+    assert _channel_posts(tg) == [] and tg.chat_messages(CHANNEL_ID) == []
+    assert bot.db("SELECT COUNT(*) FROM posts") == [(0,)]

@@ -404,6 +404,31 @@ async def test_delete_is_the_owners_alone_and_removes_the_channel_post_once(
     assert await world.media(page["post"]) == (404, 404)
 
 
+async def test_a_delete_whose_answer_telegram_lost_is_a_delete_and_the_post_is_gone(
+    world: World,
+) -> None:
+    eli, viewer = world.tg.user(322, "Eli"), 323
+    kept, post = await world.post(eli), await world.post(eli)
+    message_id, kept_message = world.channel_message(post), world.channel_message(kept)
+    _, page = await world.call(f"track/{post}", viewer)
+    channel_before = [
+        m for m in world.tg.chat_messages(CHANNEL_ID) if m["message_id"] != message_id
+    ]
+    edits = len(world.tg.calls_to("editMessageMedia"))
+    world.tg.lose_answer("deleteMessage")  # Telegram deletes it; the answer never comes
+
+    status, deleted = await world.call(f"posts/{post}/delete", init=world.init(322, "Eli"), body={})
+    assert (status, deleted) == (200, {"ok": True, "message": EN["deleted"]})
+    assert world.bot.db("SELECT id FROM posts WHERE id = ?", post) == []
+    assert (await world.call(f"track/{post}", viewer))[0] == 404
+    assert await world.media(page["post"]) == (404, 404)
+    calls = world.tg.calls_to("deleteMessage", chat_id="@immu_feed", message_id=message_id)
+    assert len(calls) == 2  # asked again: a message already gone would be "not found"
+    assert world.tg.calls_to("deleteMessage", message_id=kept_message) == []
+    assert len(world.tg.calls_to("editMessageMedia")) == edits  # nothing blanked
+    assert world.tg.chat_messages(CHANNEL_ID) == channel_before  # every other post as it was
+
+
 # --- who may ask ---
 
 
