@@ -244,7 +244,7 @@ async def _start(
     account = Account(settings, store, feed, chat, jobs)
     housekeeping = Housekeeping(settings, store, files, feed, publisher, jobs, bot)
     likes = Likes(store, feed, settings.like_reactions)
-    sharing = Sharing(store, feed)
+    sharing = Sharing(store, feed, settings.inline_rate)
     provide(app, Services(chat, intake, jobs, posting, account, likes, moderation, review, sharing))
     await _check_channel(app, feed)
     if problem := await review.unreachable():  # IMMU_REVIEW_CHAT: before anyone waits on it

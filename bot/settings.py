@@ -106,6 +106,7 @@ class Settings(BaseSettings):
     max_photo_mb: float = Field(20.0, gt=0)
     max_attempts: int = Field(3, ge=1)
     max_decodes: int = Field(2, ge=1, le=64)
+    inline_rate: int = Field(120, ge=1)
 
     # --- storage and operations ---
     data_dir: Path = Path("data")

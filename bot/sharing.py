@@ -5,7 +5,9 @@ whose genre or mood holds it. A result is the channel post's own file (its Teleg
 id, kept since the store's version 7: older posts have none and are not offered), with
 the post's caption kept short and a "Make your own" link into the bot. Answers are
 personal and cached briefly, so a track deleted, hidden, taken down or forgotten stops
-showing at once; banned people's tracks never show, and banned people get nothing.
+showing at once; banned people's tracks never show, and banned people get nothing. A
+person's queries beyond ``IMMU_INLINE_RATE`` a minute are answered with nothing, before
+the store is asked anything.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from telegram.helpers import create_deep_linked_url
 
 from bot.feed import Feed
 from bot.pseudonym import uid
+from bot.ratelimit import RateLimit
 from bot.telegram import keyboards
 from bot.telegram.texts import language_of, plain
 from storage import Post, Store, User
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 
 RESULTS = 50  # Telegram's most per answer; more come with the next offset
 CACHE_S = 10  # how long Telegram may show an answer again: a deleted track goes this fast
+LIMITED_CACHE_S = 2  # an answer refused for the rate: asked again soon, it may have results
 QUERY_CHARS = 64  # a genre or a mood is short; a longer query matches nothing anyway
 CAPTION_CHARS = 300  # a share's caption: the essentials, the name and the post's number
 DESCRIPTION_CHARS = 100
@@ -48,18 +52,23 @@ class Shares:
     results: list[InlineQueryResult] = field(default_factory=list)
     next_offset: str = ""
     button: InlineQueryResultsButton | None = None  # above the results: into the bot
+    cache_s: int = CACHE_S  # how long Telegram may show it again
 
 
 class Sharing:
-    def __init__(self, store: Store, feed: Feed) -> None:
+    def __init__(self, store: Store, feed: Feed, per_minute: int) -> None:
         self.store = store
         self.feed = feed
+        self.rate = RateLimit(per_minute)
 
     async def inline(
         self, user_id: int, language_code: str | None, query: str, offset: str
     ) -> Shares:
         """The results for an inline query of ``user_id``, from ``offset`` (the last
         page's last post id)."""
+        if not self.rate.allow(user_id):
+            log.debug("inline query over the rate user=%s", uid(user_id))
+            return Shares(cache_s=LIMITED_CACHE_S)
         if await self.store.is_banned(user_id):
             return Shares()
         stored = await self.store.get_user(user_id)  # read only: a query makes no user

@@ -22,7 +22,7 @@ from bot.likes import Likes
 from bot.moderation import Moderation
 from bot.posting import Posting
 from bot.review import Review
-from bot.sharing import CACHE_S, Shares, Sharing
+from bot.sharing import Shares, Sharing
 from bot.telegram.chat import Answer, Chat, Person
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ async def offer(query: InlineQuery, shares: Shares) -> None:
     try:
         await query.answer(
             shares.results,
-            cache_time=CACHE_S,
+            cache_time=shares.cache_s,
             is_personal=True,
             # None, never "": PTB's Defaults turn an empty string into "[]", which a client
             # would send back as the offset of yet another page

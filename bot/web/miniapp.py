@@ -22,8 +22,6 @@ import json
 import logging
 import os
 import re
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -34,6 +32,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.gallery import FEED_POSTS, Barred, Gallery, MediaKind, NotShown
+from bot.ratelimit import RateLimit
 from bot.settings import Settings
 from bot.telegram.chat import Person
 from bot.telegram.texts import LANGUAGES
@@ -59,8 +58,6 @@ PAGE_TYPES = {
 MEDIA_TYPES: dict[MediaKind, str] = {"audio": "audio/mpeg", "cover": "image/jpeg"}
 MEDIA_CACHE = "private, max-age=60"
 MAX_BODY = 4096  # a settings change is a few dozen bytes
-WINDOW_S = 60.0
-PRUNE_AT = 10_000  # people tracked by the rate limit before the idle ones are dropped
 _ID = r"[0-9]{1,12}"
 _JSON = partial(json.dumps, ensure_ascii=False)
 
@@ -89,30 +86,6 @@ def webapp_server(settings: Settings, webhook: WebServer) -> WebServer | None:
     if settings.webhook_url and settings.webapp_port == settings.webhook_port:
         return webhook
     return WebServer(settings.webapp_host, settings.webapp_port)
-
-
-class RateLimit:
-    """At most ``per_minute`` calls in any 60 s, per person; refused calls do not count."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._seen: dict[int, deque[float]] = {}
-
-    def allow(self, key: int, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        seen = self._seen.get(key)
-        if seen is None:
-            if len(self._seen) >= PRUNE_AT:
-                self._prune(now)
-            seen = self._seen[key] = deque(maxlen=self.per_minute)
-        if len(seen) == self.per_minute and now - seen[0] < WINDOW_S:
-            return False
-        seen.append(now)
-        return True
-
-    def _prune(self, now: float) -> None:
-        for key in [k for k, seen in self._seen.items() if now - seen[-1] >= WINDOW_S]:
-            del self._seen[key]
 
 
 class MiniApp:

@@ -165,6 +165,21 @@ async def test_results_come_in_pages_from_the_offset_telegram_hands_back(
     assert _ids(forged) == [third, second]
 
 
+async def test_more_queries_than_the_rate_in_a_minute_get_nothing_briefly(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    bot = await start_bot(post_format="audio", inline_rate=3)
+    ann, cy = tg.user(42, "Ann"), tg.user(50, "Cy")
+    post_id = await _post(bot, ann)
+    for query in ("b", "bo", "bos"):  # a query a keystroke
+        assert _ids(await _inline(bot, ann, query)) == [post_id]
+    refused = await _inline(bot, ann, "boss")
+    assert refused["results"] == [] and refused.get("button") is None
+    assert refused["cache_time"] == sharing.LIMITED_CACHE_S < sharing.CACHE_S
+    assert refused["is_personal"] is True
+    assert _ids(await _inline(bot, cy, "bossa")) == [post_id]  # someone else is not held back
+
+
 async def test_an_answer_after_telegram_gave_up_is_refused_and_only_logged(
     tg: FakeTelegram, start_bot: StartBot, caplog: pytest.LogCaptureFixture
 ) -> None:
