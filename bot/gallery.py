@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 FEED_POSTS = 12  # a page of the feed, unless the page asks for another number
 FEED_MAX = 30
+FILTERS_S = 60.0  # how long the filter lists are kept: each is a scan of every public post
 FILTERS = 12  # moods and genres offered as filters
 REMIXES = 30  # remixes listed on a profile or a track's page
 MEDIA = "media"  # the tokens' purpose (bot.pseudonym: Pseudonyms.token)
@@ -84,6 +85,7 @@ class Gallery:
         self.chat = chat
         self.account = account
         self.posting = posting
+        self._filters: tuple[float, dict[str, list[str]]] | None = None  # (when, the lists)
         self.pseudonyms = pseudonyms
         self.public = PublicText(settings)
         self.base = settings.webapp_url.rstrip("/")
@@ -116,12 +118,13 @@ class Gallery:
         limit = max(1, min(limit, FEED_MAX))
         found = await self.store.public_posts(limit + 1, before, mood or None, genre or None)
         page = found[:limit]
-        return {
+        answer: dict[str, Any] = {
             "posts": [self._post(item, who) for item in page],
             "next_before": page[-1].post.id if len(found) > limit else None,
-            "moods": self._offered(await self.store.common_moods(FILTERS * 2)),
-            "genres": self._offered(await self.store.common_genres(FILTERS * 2)),
         }
+        if before is None:  # the filter lists come with the first page; the pages keep them
+            answer.update(await self._filter_lists())
+        return answer
 
     async def top(self, who: Person) -> dict[str, Any]:
         """The week's most liked, as /top."""
@@ -276,6 +279,17 @@ class Gallery:
         """Moods or genres as filters: only values shown as they are stored (a filter
         matches the stored value), none with a blocked word."""
         return [v for v in values if self.public.word(v) == v and len(v) <= WORD_CHARS][:FILTERS]
+
+    async def _filter_lists(self) -> dict[str, list[str]]:
+        """The moods and genres offered as filters, made again at most every ``FILTERS_S``."""
+        now = asyncio.get_running_loop().time()
+        if self._filters is None or now - self._filters[0] >= FILTERS_S:
+            lists = {
+                "moods": self._offered(await self.store.common_moods(FILTERS * 2)),
+                "genres": self._offered(await self.store.common_genres(FILTERS * 2)),
+            }
+            self._filters = (now, lists)
+        return self._filters[1]
 
     def _deep_link(self, payload: str) -> str:
         """A link into the private chat (``/start <payload>``); "" before getMe answered."""

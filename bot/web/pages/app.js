@@ -618,8 +618,9 @@
     }
     if (generation !== feed.generation) return; // the filters changed meanwhile
     clearProblem();
-    fillFilter($("filter-mood"), answer.moods || [], feed.mood);
-    fillFilter($("filter-genre"), answer.genres || [], feed.genre);
+    // the lists come with the first page only: later pages keep the ones it gave
+    if (Array.isArray(answer.moods)) fillFilter($("filter-mood"), answer.moods, feed.mood);
+    if (Array.isArray(answer.genres)) fillFilter($("filter-genre"), answer.genres, feed.genre);
     const posts = answer.posts || [];
     let first = null;
     for (const post of posts) {

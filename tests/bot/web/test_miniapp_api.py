@@ -20,9 +20,11 @@ import pytest
 import pytest_asyncio
 from yarl import URL
 
+import bot.gallery
 import bot.web.miniapp
 from bot.app import StartupError, serve
 from bot.telegram.texts import CATALOGUE
+from storage import Store
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
 from tests.support.harness import keyboard_message
@@ -269,6 +271,38 @@ async def test_mood_and_genre_filters_narrow_the_feed(world: World) -> None:
     ethereal = await world.post(world.tg.user(320, "Zoe"), mood="Éthéré")
     _, found = await world.call("feed?mood=%C3%A9TH%C3%89R%C3%89", viewer)  # éTHÉRÉ
     assert [p["id"] for p in found["posts"]] == [ethereal]
+
+
+async def test_the_filter_lists_come_with_the_first_page_and_are_kept_a_minute(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    viewer, scans = 324, []
+    for name in ("common_moods", "common_genres"):  # each a scan of every public post
+
+        def counted(scan: Any, name: str = name) -> Any:
+            async def scanned(self: Store, *args: Any, **kwargs: Any) -> Any:
+                scans.append(name)
+                return await scan(self, *args, **kwargs)
+
+            return scanned
+
+        monkeypatch.setattr(Store, name, counted(getattr(Store, name)))
+    monkeypatch.setattr(bot.gallery, "FILTERS_S", 0.0)  # made again for every first page
+    _, first = await world.call("feed?limit=2", viewer)
+    assert len(scans) == 2 and "Stormy" in first["moods"] and "ambient" in first["genres"]
+
+    monkeypatch.setattr(bot.gallery, "FILTERS_S", 60.0)
+    _, later = await world.call(f"feed?limit=2&before={first['next_before']}", viewer)
+    assert later["posts"] and "moods" not in later and "genres" not in later
+    newest = await world.post(world.tg.user(325, "Noa"), mood="Drowsy", genres=("polka",) * 3)
+    _, again = await world.call("feed?limit=2", viewer)
+    assert again["posts"][0]["id"] == newest  # the posts are never kept
+    assert (again["moods"], again["genres"]) == (first["moods"], first["genres"])
+    assert len(scans) == 2  # within the minute: not scanned again
+
+    monkeypatch.setattr(bot.gallery, "FILTERS_S", 0.0)  # the minute is over
+    _, fresh = await world.call("feed?limit=2", viewer)
+    assert "Drowsy" in fresh["moods"] and "polka" in fresh["genres"] and len(scans) == 4
 
 
 async def test_the_weeks_top_lists_the_liked_posts_most_liked_first(world: World) -> None:
