@@ -13,7 +13,8 @@ same). The routes:
   answers hold, and who may see it, is ``bot.gallery``'s;
 - ``GET /app/media/{token}/audio.mp3`` and ``.../cover.jpg``: a public post's files by
   its token (no initData: an ``<audio>`` element sends none), with ranges; 404 the moment
-  the post is not public.
+  the post is not public. ``no-cache``: a client asks again before each play (a 304 by
+  the file's ETag while the post is public), so a deleted post never plays from a cache.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ PAGE_TYPES = {
     ".woff2": "font/woff2",
 }
 MEDIA_TYPES: dict[MediaKind, str] = {"audio": "audio/mpeg", "cover": "image/jpeg"}
-MEDIA_CACHE = "private, max-age=60"
+MEDIA_CACHE = "no-cache"  # revalidated each time: a post deleted is gone at once
 MAX_BODY = 4096  # a settings change is a few dozen bytes
 _ID = r"[0-9]{1,12}"
 _JSON = partial(json.dumps, ensure_ascii=False)

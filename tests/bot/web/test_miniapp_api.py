@@ -596,7 +596,10 @@ async def test_media_is_served_with_ranges_and_only_by_its_token(world: World) -
     status, whole, headers = await world.get(audio_url)
     assert status == 200 and whole == mp3
     assert headers["Content-Type"] == "audio/mpeg"
-    assert headers["Cache-Control"] == "private, max-age=60"
+    assert headers["Cache-Control"] == "no-cache"  # asked again each time: never stale
+    etag, modified = headers["ETag"], headers["Last-Modified"]
+    assert (await world.get(audio_url, **{"If-None-Match": etag}))[0] == 304  # cheap
+    assert (await world.get(audio_url, **{"If-Modified-Since": modified}))[0] == 304
     status, part, headers = await world.get(audio_url, Range="bytes=100-199")
     assert status == 206 and part == mp3[100:200]
     assert headers["Content-Range"] == f"bytes 100-199/{len(mp3)}"
