@@ -8,8 +8,9 @@ same). The routes:
   (a name that is no file there is 404; nothing outside it is ever read), no-cache;
 - ``/app/api/...``: JSON. Each call carries ``Authorization: tma <initData>``, checked
   with ``bot.web.initdata`` against the bot token and ``IMMU_WEBAPP_MAX_AGE_S``; without a
-  valid one: 401 ``{"error": "unauthorized"}`` and one log line saying why (never the
-  initData). Then at most ``IMMU_WEBAPP_RATE`` calls a minute per person (429). What the
+  valid one: 401 ``{"error": "unauthorized"}`` and a log line saying why (never the
+  initData): for each reason at most one a minute, the next saying how many were held
+  back, so a flood of forged calls cannot flood the log. Then at most ``IMMU_WEBAPP_RATE`` calls a minute per person (429). What the
   answers hold, and who may see it, is ``bot.gallery``'s;
 - ``GET /app/media/{token}/audio.mp3`` and ``.../cover.jpg``: a public post's files by
   its token (no initData: an ``<audio>`` element sends none), with ranges; 404 the moment
@@ -23,6 +24,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -59,6 +61,7 @@ PAGE_TYPES = {
 MEDIA_TYPES: dict[MediaKind, str] = {"audio": "audio/mpeg", "cover": "image/jpeg"}
 MEDIA_CACHE = "no-cache"  # revalidated each time: a post deleted is gone at once
 MAX_BODY = 4096  # a settings change is a few dozen bytes
+REFUSALS_LOG_S = 60.0  # at most one "call refused" line this often for each reason
 _ID = r"[0-9]{1,12}"
 _JSON = partial(json.dumps, ensure_ascii=False)
 
@@ -89,6 +92,25 @@ def webapp_server(settings: Settings, webhook: WebServer) -> WebServer | None:
     return WebServer(settings.webapp_host, settings.webapp_port)
 
 
+class Refusals:
+    """The log lines of unsigned calls: the first of each reason, then at most one every
+    ``REFUSALS_LOG_S``; the calls in between are counted, and the next line says how many."""
+
+    def __init__(self) -> None:
+        self._logged: dict[str, tuple[float, int]] = {}  # reason -> (when, held back since)
+
+    def refused(self, path: str, reason: str, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        key = re.sub(r"[0-9]+", "#", reason)  # "initData is 90000 s old": one reason, any age
+        last = self._logged.get(key)
+        if last is not None and now - last[0] < REFUSALS_LOG_S:
+            self._logged[key] = (last[0], last[1] + 1)
+            return
+        self._logged[key] = (now, 0)
+        held_back = last[1] if last is not None else 0
+        log.info("mini app call refused path=%s reason=%s suppressed=%d", path, reason, held_back)
+
+
 class MiniApp:
     """The routes; ``install`` puts them on a server before it listens."""
 
@@ -98,6 +120,7 @@ class MiniApp:
         self.max_age_s = settings.webapp_max_age_s
         self.gallery = gallery
         self.rate = RateLimit(settings.webapp_rate)
+        self.refusals = Refusals()
 
     def install(self, server: WebServer) -> None:
         server.add_get(MOUNT, self._to_index)
@@ -123,7 +146,7 @@ class MiniApp:
                     raise Unsigned("no tma Authorization header")
                 signed = verify(init_data.strip(), self._token, self.max_age_s)
             except Unsigned as exc:
-                log.info("mini app call refused path=%s reason=%s", request.path, exc)
+                self.refusals.refused(request.path, str(exc))
                 return _json({"error": "unauthorized"}, 401, {"WWW-Authenticate": "tma"})
             if not self.rate.allow(signed.user_id):
                 return _json({"error": "too_many_requests"}, 429, {"Retry-After": "60"})

@@ -467,8 +467,20 @@ async def test_a_delete_whose_answer_telegram_lost_is_a_delete_and_the_post_is_g
 
 
 async def _refused(world: World, init: str | None, caplog: pytest.LogCaptureFixture) -> str:
-    """The call is 401 with nothing but the error; the log line saying why."""
+    """The call is 401 with nothing but the error; the log line saying why (each call's,
+    with no minute between lines)."""
     caplog.clear()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bot.web.miniapp, "REFUSALS_LOG_S", 0.0)
+        await _refused_calls(world, init)
+    lines = [r.getMessage() for r in caplog.records if "mini app call refused" in r.getMessage()]
+    assert len(lines) == 5, lines
+    if init:
+        assert all(init not in line and "hash=" not in line for line in lines)
+    return lines[0]
+
+
+async def _refused_calls(world: World, init: str | None) -> None:
     for path in ("me", "feed", f"track/{world.a_liked}", f"profile/{world.ann['id']}"):
         status, body = await world.call(path, init=init)
         assert (status, body) == (401, {"error": "unauthorized"})
@@ -477,11 +489,6 @@ async def _refused(world: World, init: str | None, caplog: pytest.LogCaptureFixt
     )  # not even the owner's own post, forged
     assert (status, body) == (401, {"error": "unauthorized"})
     assert world.bot.db("SELECT id FROM posts WHERE id = ?", world.a_liked) != []
-    lines = [r.getMessage() for r in caplog.records if "mini app call refused" in r.getMessage()]
-    assert len(lines) == 5, lines
-    if init:
-        assert all(init not in line and "hash=" not in line for line in lines)
-    return lines[0]
 
 
 async def test_no_init_data_is_401(world: World, caplog: pytest.LogCaptureFixture) -> None:
@@ -511,6 +518,33 @@ async def test_stale_init_data_is_401(world: World, caplog: pytest.LogCaptureFix
     caplog.set_level(logging.INFO, logger="bot")
     stale = world.init(world.ann["id"], "Ann", auth_date=int(time.time()) - MAX_AGE_S - 60)
     assert "s old" in await _refused(world, stale, caplog)
+
+
+async def test_a_flood_of_forged_calls_is_one_log_line_a_minute_for_each_reason(
+    world: World, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    forged = world.init(326, "Mallory", tamper={"hash": "0" * 64})
+
+    def lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "call refused" in r.getMessage()]
+
+    monkeypatch.setattr(bot.web.miniapp, "REFUSALS_LOG_S", 0.0)
+    assert (await world.call("me", init=forged))[0] == 401  # logged: the minute starts
+    monkeypatch.setattr(bot.web.miniapp, "REFUSALS_LOG_S", 60.0)
+    caplog.clear()
+    for _ in range(30):
+        assert (await world.call("feed", init=forged))[0] == 401
+    assert lines() == []  # within the minute: counted, not written
+    assert (await world.call("me", init="a=1&a=2"))[0] == 401  # another reason: its own line
+    (twice,) = lines()
+    assert "a field appears twice" in twice and "suppressed=0" in twice
+
+    caplog.clear()
+    monkeypatch.setattr(bot.web.miniapp, "REFUSALS_LOG_S", 0.0)  # the minute is over
+    assert (await world.call("me", init=forged))[0] == 401
+    (line,) = lines()
+    assert "signature does not match" in line and "suppressed=30" in line
 
 
 async def test_a_banned_person_sees_nothing_of_others_and_their_posts_vanish(
