@@ -268,6 +268,7 @@ async def _start(
     if pages_web is not None:  # the Mini App: the chat's own services behind its pages
         keys = pseudonyms or Pseudonyms.of_install(settings.data_dir)
         gallery = Gallery(settings, store, files, feed, chat, account, posting, keys)
+        await store.withhold(gallery.public.withholds)  # the filters' words: as the channel's
         MiniApp(settings, gallery).install(pages_web)
     await receive_updates(app, settings, web)
     if health_web is not None and not health_web.running:

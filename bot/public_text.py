@@ -57,6 +57,12 @@ class PublicText:
         said = self._said(job, track)
         return said.genre[:TITLE_CHARS] if said.genre and not self._blocked(said) else NEUTRAL_TITLE
 
+    def withholds(self, description: str, genre: str, mood: str, photo: str, music: str) -> bool:
+        """True if a post with these model-written values goes out with none of them (as
+        ``of`` says None): the store's test of posts whose words no filter may show."""
+        said = Said(*(unlinked(value) for value in (description, genre, mood, photo, music)))
+        return bool(self._blocked(said))
+
     def word(self, value: str) -> str:
         """One model-written value on its own (a mood or a genre offered as a filter):
         without links, or "" where it holds a blocked word."""

@@ -87,6 +87,9 @@ class Publisher:
             return PostStatus.FAILED
         if await self._refused_for_a_ban(post):  # banned while the video was being made
             return PostStatus.DECLINED
+        # what the caption says of its owner, kept with the post: a name or words about the
+        # photo turned on later never reach it on the pages or in shares
+        await self.store.set_post_shown(post.id, named=not user.anonymous, described=user.describe)
         # in flight: a crash or a shutdown during the send leaves the post unconfirmed (and
         # its owner is told at the next start), never pending for a second copy
         await self.store.set_post_status(post.id, PostStatus.UNKNOWN)

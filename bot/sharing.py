@@ -110,8 +110,9 @@ class Sharing:
         said = self.feed.public.of(job, track)
         if word and (said is None or not _holds(word, said.genre, said.mood)):
             return None
-        # kept short: the long description of the photo and the music stays in the channel
-        short = replace(owner, describe=False)
+        # kept short: the long description of the photo and the music stays in the channel;
+        # the name only if the post went out with it and its owner still shows it
+        short = replace(owner, describe=False, anonymous=owner.anonymous or not post.named)
         caption = self.feed.caption(
             job, track, short, limit=CAPTION_CHARS, post_id=post.id,
             description_chars=DESCRIPTION_CHARS,

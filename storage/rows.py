@@ -103,6 +103,8 @@ class Post:
     hidden_at: str | None = None  # when reports last took it down; kept once it is back
     file_id: str | None = None  # the channel post's file as Telegram keeps it (from v7)
     file_kind: str | None = None  # "audio" or "video"
+    named: bool = False  # went to the channel with its owner's name (from v8)
+    described: bool = False  # went with the words about the photo (from v8)
 
 
 @dataclass(frozen=True)

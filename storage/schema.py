@@ -202,3 +202,15 @@ MIGRATIONS.append(
     ALTER TABLE posts ADD COLUMN file_kind TEXT CHECK (file_kind IN ('audio', 'video'));
     """
 )
+
+# 8: whether a post went to the channel with its owner's name and with the words about
+# the photo: turning either on later must not attach them to posts made without them.
+# Posts from before are taken as neither (the safe side: no name, no photo words). The
+# index finds a post's remixes, as the pages list them.
+MIGRATIONS.append(
+    """
+    ALTER TABLE posts ADD COLUMN named INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE posts ADD COLUMN described INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX jobs_by_remix ON jobs(remix_post_id);
+    """
+)

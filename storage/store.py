@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -75,10 +75,17 @@ def _too_new(path: Path, version: int) -> str:
     )
 
 
+# a remix (its cover a copy of its original's photo) is public only while its original
+# is: posted, its owner not banned (a deleted or forgotten one is gone)
+_ORIGINAL_PUBLIC = f"""NOT EXISTS (SELECT 1 FROM jobs rj WHERE rj.id = p.job_id
+    AND rj.remix_post_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM posts o
+        WHERE o.id = rj.remix_post_id AND o.status = '{PostStatus.POSTED.value}'
+        AND NOT EXISTS (SELECT 1 FROM bans ob WHERE ob.user_id = o.user_id)))"""
 # a post that may be shared inline: public, its file kept, its owner not banned; the
 # parameters are the status and an id bound (posts below it)
-_SHAREABLE = """p.status = ? AND p.file_id IS NOT NULL AND p.id < ?
-    AND NOT EXISTS (SELECT 1 FROM bans b WHERE b.user_id = p.user_id)"""
+_SHAREABLE = f"""p.status = ? AND p.file_id IS NOT NULL AND p.id < ?
+    AND NOT EXISTS (SELECT 1 FROM bans b WHERE b.user_id = p.user_id)
+    AND {_ORIGINAL_PUBLIC}"""
 _NO_ID_ABOVE = 2**62
 
 
@@ -92,14 +99,22 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-# what makes a post public, for the pages: posted, its owner not banned; the joins bring
-# its job, its chosen track and its owner (a forgotten person's rows are gone)
+# what makes a post public, for the pages: posted, its owner not banned, and a remix only
+# while its original is public; the joins bring its job, its chosen track and its owner
+# (a forgotten person's rows are gone)
 _PUBLIC_FROM = """posts p JOIN jobs j ON j.id = p.job_id
     JOIN tracks t ON t.job_id = p.job_id AND t.idx = p.track_idx
     JOIN users u ON u.id = p.user_id"""
 _PUBLIC = f"""p.status = '{PostStatus.POSTED.value}'
-    AND NOT EXISTS (SELECT 1 FROM bans b WHERE b.user_id = p.user_id)"""
+    AND NOT EXISTS (SELECT 1 FROM bans b WHERE b.user_id = p.user_id)
+    AND {_ORIGINAL_PUBLIC}"""
 _MOOD = "TRIM(json_extract(j.brief, '$.mood'))"  # the brief is JSON; its mood a string
+# a post whose model text the channel withholds (a blocked word): its words match no
+# filter and are never offered as one (``Store.withhold``)
+_SHOWS_ITS_WORDS = """NOT immu_withheld(json_extract(j.brief, '$.description'), t.genre,
+    json_extract(j.brief, '$.mood'), json_extract(j.captions, '$[0]'), t.prompt)"""
+# the person's name shows on a post only if it went out with it (``named``)
+_NAMED = "p.named = 1"
 
 
 def _in(values: Sequence[str]) -> str:
@@ -136,6 +151,7 @@ class Store:
             await db.execute("PRAGMA busy_timeout=5000")
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.create_function("immu_fold", 1, _fold, deterministic=True)
+            await db.create_function("immu_withheld", 5, _nothing_withheld, deterministic=True)
             store = cls(db, path, data_dir)
             await store._migrate()
         except StoreTooNew:
@@ -148,6 +164,18 @@ class Store:
 
     async def close(self) -> None:
         await self._db.close()
+
+    async def withhold(self, withheld: Callable[[str, str, str, str, str], bool]) -> None:
+        """What the channel withholds of a post's model text: ``withheld(description,
+        genre, mood, photo, music)`` is true for text it never shows (a blocked word). Such
+        a post matches no mood or genre filter, and its words are never offered as one.
+        Until told, nothing is withheld."""
+
+        def check(*values: object) -> int:
+            return int(withheld(*(str(v) if v is not None else "" for v in values)))
+
+        async with self._lock, self._errors("read"):
+            await self._db.create_function("immu_withheld", 5, check, deterministic=True)
 
     async def _migrate(self) -> None:
         (version,) = await self._one("PRAGMA user_version")
@@ -473,6 +501,15 @@ class Store:
             (PostStatus.POSTED, channel_message_id, _now(), post_id),
         )
 
+    async def set_post_shown(self, post_id: int, named: bool, described: bool) -> None:
+        """Whether the post goes to the channel with its owner's name (``named``) and the
+        words about the photo (``described``): set with its caption, before it is sent. The
+        pages and shares show either only while the owner still chooses it too."""
+        await self._write(
+            "UPDATE posts SET named = ?, described = ? WHERE id = ?",
+            (int(named), int(described), post_id),
+        )
+
     async def set_post_file(self, post_id: int, file_id: str, file_kind: str) -> None:
         """The channel post's file as Telegram keeps it (``file_kind``: audio or video):
         what an inline share sends, with no upload."""
@@ -578,7 +615,7 @@ class Store:
         genre: str | None = None,
     ) -> list[PublicPost]:
         """Public posts, newest first; ``before``: only older than that post id; ``mood``
-        and ``genre`` match case-insensitively."""
+        and ``genre`` match case-insensitively, never a post whose model text is withheld."""
         where: list[str] = ["1"]
         params: list[Any] = []
         if before is not None:
@@ -590,6 +627,8 @@ class Store:
         if genre:
             where.append("immu_fold(TRIM(t.genre)) = immu_fold(TRIM(?))")
             params.append(genre)
+        if mood or genre:
+            where.append(_SHOWS_ITS_WORDS)
         return await self._public(" AND ".join(where), params, "p.id DESC", limit)
 
     async def public_top(self, since: datetime, limit: int) -> list[PublicPost]:
@@ -605,33 +644,55 @@ class Store:
         found = await self._public("p.id = ?", [post_id], "p.id", 1)
         return found[0] if found else None
 
-    async def public_posts_of(self, user_id: int, limit: int) -> list[PublicPost]:
-        """The person's public posts, newest first (their remixes included)."""
-        return await self._public("p.user_id = ?", [user_id], "p.id DESC", limit)
+    async def public_posts_of(
+        self, user_id: int, limit: int, named_only: bool = False
+    ) -> list[PublicPost]:
+        """The person's public posts, newest first (their remixes included); with
+        ``named_only``, only those that went out with their name."""
+        where = f"p.user_id = ? AND {_NAMED}" if named_only else "p.user_id = ?"
+        return await self._public(where, [user_id], "p.id DESC", limit)
 
-    async def public_likes_of(self, user_id: int) -> int:
+    async def people_showing_names(self) -> list[int]:
+        """Who shows their name (``anonymous`` off) and is not banned: the people whose
+        profile others may open."""
+        rows = await self._all(
+            """SELECT u.id FROM users u WHERE u.anonymous = 0
+               AND NOT EXISTS (SELECT 1 FROM bans b WHERE b.user_id = u.id)"""
+        )
+        return [int(row["id"]) for row in rows]
+
+    async def public_likes_of(self, user_id: int, named_only: bool = False) -> int:
+        named = f"AND {_NAMED}" if named_only else ""
         (likes,) = await self._one(
             f"""SELECT COALESCE(SUM(p.likes), 0) FROM {_PUBLIC_FROM}
-                WHERE {_PUBLIC} AND p.user_id = ?""",
+                WHERE {_PUBLIC} AND p.user_id = ? {named}""",
             (user_id,),
         )
         return int(likes)
 
-    async def public_remixes_by(self, user_id: int, limit: int) -> list[PublicPost]:
-        """The person's public remixes of others' posts, newest first."""
+    async def public_remixes_by(
+        self, user_id: int, limit: int, named_only: bool = False
+    ) -> list[PublicPost]:
+        """The person's public remixes of others' posts, newest first; with
+        ``named_only``, only those that went out with their name."""
+        named = f"AND {_NAMED}" if named_only else ""
         return await self._public(
-            """p.user_id = ? AND j.remix_post_id IS NOT NULL
+            f"""p.user_id = ? AND j.remix_post_id IS NOT NULL {named}
                AND (SELECT o.user_id FROM posts o WHERE o.id = j.remix_post_id) IS NOT p.user_id""",
             [user_id],
             "p.id DESC",
             limit,
         )
 
-    async def public_remixes_of_user(self, user_id: int, limit: int) -> list[PublicPost]:
-        """Others' public remixes of the person's posts, newest first."""
+    async def public_remixes_of_user(
+        self, user_id: int, limit: int, named_only: bool = False
+    ) -> list[PublicPost]:
+        """Others' public remixes of the person's posts, newest first; with
+        ``named_only``, only remixes of posts that went out with their name."""
+        named = "AND o.named = 1" if named_only else ""
         return await self._public(
-            """p.user_id != ?
-               AND j.remix_post_id IN (SELECT o.id FROM posts o WHERE o.user_id = ?)""",
+            f"""p.user_id != ?
+               AND j.remix_post_id IN (SELECT o.id FROM posts o WHERE o.user_id = ? {named})""",
             [user_id, user_id],
             "p.id DESC",
             limit,
@@ -642,17 +703,20 @@ class Store:
         return await self._public("j.remix_post_id = ?", [post_id], "p.id DESC", limit)
 
     async def common_moods(self, limit: int) -> list[str]:
-        """The moods of public posts, most common first, one spelling per value."""
+        """The moods of public posts, most common first, one spelling per value; none of
+        a post whose model text is withheld."""
         return await self._common(_MOOD, limit)
 
     async def common_genres(self, limit: int) -> list[str]:
-        """The genres of public posts, most common first, one spelling per value."""
+        """The genres of public posts, most common first, one spelling per value; none of
+        a post whose model text is withheld."""
         return await self._common("TRIM(t.genre)", limit)
 
     async def _common(self, column: str, limit: int) -> list[str]:
         rows = await self._all(
             f"""SELECT MIN(v) AS value, COUNT(*) AS n
-                FROM (SELECT {column} AS v FROM {_PUBLIC_FROM} WHERE {_PUBLIC})
+                FROM (SELECT {column} AS v FROM {_PUBLIC_FROM}
+                      WHERE {_PUBLIC} AND {_SHOWS_ITS_WORDS})
                 WHERE v IS NOT NULL AND v != '' GROUP BY immu_fold(v)
                 ORDER BY n DESC, value LIMIT ?""",
             (limit,),
@@ -979,4 +1043,11 @@ def _post(row: Any) -> Post:
     data = dict(row)
     data.pop("posted_at", None)
     data["status"] = PostStatus(data["status"])
+    data["named"] = bool(data.get("named"))
+    data["described"] = bool(data.get("described"))
     return Post(**data)
+
+
+def _nothing_withheld(*values: object) -> int:
+    """``immu_withheld`` until the bot says what the channel withholds (``withhold``)."""
+    return 0

@@ -410,3 +410,30 @@ async def test_shareable_posts_are_public_kept_files_of_people_not_banned(store:
     await store.ban(1, banned_by=9)
     assert await store.shareable_posts_of(1) == []
     assert await store.shareable_posts_matching("calm") == []
+
+
+async def test_a_version_7_stores_posts_carry_neither_a_name_nor_photo_words(
+    tmp_path: Path,
+) -> None:
+    with contextlib.closing(sqlite3.connect(tmp_path / "v7.db")) as db, db:
+        db.create_function("immu_data_dir", 0, lambda: f"{tmp_path.resolve()}/")  # migration 6
+        db.executescript("".join(MIGRATIONS[:7]) + "PRAGMA user_version=7;")
+        db.execute("INSERT INTO users (id, anonymous, describe, created_at) VALUES (1, 0, 1, 'x')")
+        db.execute(
+            "INSERT INTO jobs (id, user_id, chat_id, photo_path, seed, status, created_at,"
+            " updated_at) VALUES (1, 1, 1, 'p', 0, 'delivered', 'x', 'x')"
+        )
+        db.execute(
+            "INSERT INTO posts (id, job_id, track_idx, user_id, status, channel_message_id,"
+            " created_at) VALUES (1, 1, 0, 1, 'posted', 10, 'x')"
+        )
+    store = await Store.open(tmp_path / "v7.db")
+    post = await store.get_post(1)  # its owner shows both now; when it went out, unknown
+    assert post is not None and (post.named, post.described) == (False, False)
+    await store.set_post_shown(1, named=True, described=False)
+    post = await store.get_post(1)
+    assert post is not None and (post.named, post.described) == (True, False)
+    await store.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "v7.db")) as db:
+        plan = db.execute("EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE remix_post_id = 1")
+        assert "jobs_by_remix" in str(plan.fetchall())  # a post's remixes, found by index
