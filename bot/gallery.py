@@ -3,12 +3,17 @@
 What the pages may show is what the channel shows, and no more:
 
 - only public posts (posted, their owner not banned; a forgotten person's are gone);
+- a remix only while its original is public (its cover is a copy of the original's photo);
 - every model-written value passes ``PublicText`` as the channel caption's does (a
-  blocked word: description, genre and mood all ""); the caption model's words about the
-  photo only where its owner left "describe" on;
-- a name only for a person who shows it (``anonymous`` off), and someone else's profile
-  only then; settings only to their person;
-- a banned person sees nothing of others' posts (``Barred``);
+  blocked word: description, genre and mood all "", and the post matches no mood or genre
+  filter, nor are its words offered as one); the caption model's words about the photo
+  only where the post went out with them and its owner still has "describe" on;
+- a name only on a post that went out with it, while its person still shows it
+  (``anonymous`` off), and someone else's profile only then, listing only such posts;
+  settings only to their person;
+- no Telegram id: a person is a handle, a keyed hash of their id (``Gallery.handle``);
+- a banned person sees nothing of others' posts (``Barred``), not even remixes of theirs
+  on their own profile;
 - a track's audio and cover by a token, an HMAC of the post id under the install's key,
   checked with the post's publicity on every request: it stops working the moment the
   post is not public.
@@ -50,8 +55,12 @@ FILTERS_S = 60.0  # how long the filter lists are kept: each is a scan of every 
 FILTERS = 12  # moods and genres offered as filters
 REMIXES = 30  # remixes listed on a profile or a track's page
 MEDIA = "media"  # the tokens' purpose (bot.pseudonym: Pseudonyms.token)
+PROFILE = "profile"  # the handles' purpose
+HANDLE_CHARS = 16  # 64 bits: a profile's address, never guessed from a Telegram id
+HANDLES_KEPT = 4096  # handles already matched to their person, before the memory starts over
 MediaKind = Literal["audio", "cover"]
 _TOKEN = re.compile(r"([0-9]{1,12})-([0-9a-f]{32})")
+_HANDLE = re.compile(f"[0-9a-f]{{{HANDLE_CHARS}}}")
 # as the channel caption cuts them (bot/feed.py)
 DESCRIPTION_CHARS = 300
 WORD_CHARS = 60
@@ -90,6 +99,7 @@ class Gallery:
         self.public = PublicText(settings)
         self.base = settings.webapp_url.rstrip("/")
         self._settings_lock = asyncio.Lock()  # settings are set through toggles
+        self._handles: dict[str, int] = {}  # handle -> Telegram id, as matched before
 
     # --- what the pages ask ---
 
@@ -97,7 +107,7 @@ class Gallery:
         user = await self.store.get_user(who.id)  # None: never used the bot; nothing stored
         return {
             "user": {
-                "id": who.id,
+                "handle": self.handle(who.id),
                 "first_name": who.first_name,
                 **self._settings(who, user),
             },
@@ -132,29 +142,31 @@ class Gallery:
         found = await self.store.public_top(datetime.now(UTC) - TOP_WINDOW, TOP_POSTS)
         return {"posts": [self._post(item, who) for item in found]}
 
-    async def profile(self, who: Person, user_id: int) -> dict[str, Any]:
-        """Someone's public posts, likes and remixes. Someone else's exists only while
-        they show their name; the person's own always, with their settings."""
+    async def profile(self, who: Person, handle: str) -> dict[str, Any]:
+        """Someone's public posts, likes and remixes, by their handle. Someone else's
+        exists only while they show their name, and lists only what went out with it; the
+        person's own always, with their settings (a banned person's: nothing of others)."""
+        user_id = await self._person(who, handle)
         own = user_id == who.id
         user = await self.store.get_user(user_id)
         if not own:
             await self._not_banned(who)
             if user is None or user.anonymous or await self.store.is_banned(user_id):
                 raise NotShown
-        posts = await self.store.public_posts_of(user_id, PROFILE_POSTS)
+        named = not own  # others see only the posts that carry the name
+        others = not (own and await self.store.is_banned(who.id))
+        posts = await self.store.public_posts_of(user_id, PROFILE_POSTS, named)
+        remixed = await self.store.public_remixes_of_user(user_id, REMIXES, named) if others else []
         answer: dict[str, Any] = {
-            "user": {"id": user_id, "name": _name(user)},
+            "user": {"handle": self.handle(user_id), "name": _name(user)},
             "own": own,
             "posts": [self._post(item, who) for item in posts],
-            "likes": await self.store.public_likes_of(user_id),
+            "likes": await self.store.public_likes_of(user_id, named),
             "remixes": [
                 self._post(item, who)
-                for item in await self.store.public_remixes_by(user_id, REMIXES)
+                for item in await self.store.public_remixes_by(user_id, REMIXES, named)
             ],
-            "remixed": [
-                self._post(item, who)
-                for item in await self.store.public_remixes_of_user(user_id, REMIXES)
-            ],
+            "remixed": [self._post(item, who) for item in remixed],
         }
         if own:
             answer["settings"] = self._settings(who, user)
@@ -220,6 +232,30 @@ class Gallery:
         user = await self.store.get_user(who.id)
         return text(language_of(who.language_code, user.language if user else None), "report_gone")
 
+    # --- handles ---
+
+    def handle(self, user_id: int) -> str:
+        """The person as the pages name them: a keyed hash of their Telegram id."""
+        return self.pseudonyms.token(PROFILE, user_id)[:HANDLE_CHARS]
+
+    async def _person(self, who: Person, handle: str) -> int:
+        """The Telegram id a handle stands for: the asking person's own, or someone who
+        shows their name (no one else's profile is there to open); else ``NotShown``."""
+        if not _HANDLE.fullmatch(handle):
+            raise NotShown
+        if hmac.compare_digest(handle, self.handle(who.id)):
+            return who.id
+        known = self._handles.get(handle)
+        if known is not None:
+            return known
+        for user_id in await self.store.people_showing_names():
+            if hmac.compare_digest(handle, self.handle(user_id)):
+                if len(self._handles) >= HANDLES_KEPT:
+                    self._handles.clear()
+                self._handles[handle] = user_id  # a handle names one person for good
+                return user_id
+        raise NotShown
+
     # --- media ---
 
     def media_token(self, post_id: int) -> str:
@@ -253,7 +289,11 @@ class Gallery:
             "genre": _cut(said.genre, WORD_CHARS) if said else "",
             "mood": _cut(said.mood, WORD_CHARS) if said else "",
             "description": _cut(said.description, DESCRIPTION_CHARS) if said else "",
-            "photo": _cut(said.photo, DESCRIPTION_CHARS) if said and owner.describe else "",
+            "photo": (
+                _cut(said.photo, DESCRIPTION_CHARS)
+                if said and post.described and owner.describe
+                else ""
+            ),
             "likes": post.likes,
             "created_at": post.created_at,
             "duration_s": track.duration_s,
@@ -263,8 +303,12 @@ class Gallery:
             "app_url": self.feed.app_url(post.id),
             "audio_url": f"{self.base}/media/{token}/audio.mp3",
             "cover_url": f"{self.base}/media/{token}/cover.jpg",
-            "author": {"id": owner.id, "name": name} if (name := _name(owner)) else None,
-            "remix_of": job.remix_post_id,
+            "author": (
+                {"handle": self.handle(owner.id), "name": name}
+                if post.named and (name := _name(owner))
+                else None
+            ),
+            "remix_of": job.remix_post_id,  # public: a remix of another is listed only then
             "own": post.user_id == who.id,
         }
 

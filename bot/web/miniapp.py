@@ -129,7 +129,7 @@ class MiniApp:
         server.add_get(f"{MOUNT}/api/me", self._api(self._me))
         server.add_get(f"{MOUNT}/api/feed", self._api(self._feed))
         server.add_get(f"{MOUNT}/api/top", self._api(self._top))
-        server.add_get(f"{MOUNT}/api/profile/{{user_id:{_ID}}}", self._api(self._profile))
+        server.add_get(f"{MOUNT}/api/profile/{{handle}}", self._api(self._profile))
         server.add_get(f"{MOUNT}/api/track/{{post_id:{_ID}}}", self._api(self._track))
         server.add_post(f"{MOUNT}/api/settings", self._api(self._settings))
         server.add_post(f"{MOUNT}/api/posts/{{post_id:{_ID}}}/delete", self._api(self._delete))
@@ -185,7 +185,7 @@ class MiniApp:
         return await self.gallery.top(who)
 
     async def _profile(self, request: web.Request, who: Person) -> dict[str, Any]:
-        return await self.gallery.profile(who, int(request.match_info["user_id"]))
+        return await self.gallery.profile(who, request.match_info["handle"])
 
     async def _track(self, request: web.Request, who: Person) -> dict[str, Any]:
         return await self.gallery.track(who, int(request.match_info["post_id"]))

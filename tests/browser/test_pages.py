@@ -370,6 +370,24 @@ async def test_the_profile_lists_the_persons_tracks_and_remixes_and_saves_settin
     assert saved() == ("en", 1)
 
 
+async def test_a_name_opens_that_persons_profile_by_a_handle_never_by_their_id(
+    page: Page, bot: RunningBot, made: dict[str, Any]
+) -> None:
+    await open_feed(page, bot, CY)
+    market = page.locator(f'#feed-list article[data-post="{made["market"].id}"]')
+    async with page.expect_response("**/app/api/profile/*") as answered:
+        await market.get_by_role("button", name="by Bo").click()
+    asked = (await answered.value).url.rsplit("/", 1)[-1]
+    assert asked != str(BO) and len(asked) == 16  # a handle: no Telegram id in the page
+    await expect(page.locator("#profile-heading")).to_have_text("Bo's profile")
+    theirs = page.get_by_role("region", name="Tracks", exact=True)
+    await expect(theirs.locator("article")).to_have_count(
+        len(public_ids(bot, "AND user_id = ?", BO))
+    )
+    await page.get_by_role("button", name="My profile").click()  # her own, as before
+    await expect(page.locator("#profile-heading")).to_have_text("Your profile")
+
+
 async def test_deleting_a_post_asks_first_and_then_shows_the_servers_message(
     page: Page, bot: RunningBot, made: dict[str, Any], axe_source: str
 ) -> None:

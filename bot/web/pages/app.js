@@ -480,7 +480,7 @@
             type: "button",
             class: "link",
             text: t("by", { name: author.name }),
-            on: { click: () => go({ name: "profile", id: author.id }) },
+            on: { click: () => go({ name: "profile", id: author.handle }) },
           })
         )
       );
@@ -542,7 +542,7 @@
     state.view = view;
     clearProblem();
     for (const [name, id] of Object.entries(VIEWS)) $(id).hidden = name !== view.name;
-    const mine = view.name === "profile" && state.me && view.id === state.me.user.id;
+    const mine = view.name === "profile" && state.me && view.id === state.me.user.handle;
     for (const button of document.querySelectorAll("#nav [data-go]")) {
       const target = button.dataset.go;
       const current = target === view.name || (target === "me" && mine);
@@ -717,7 +717,7 @@
 
   // --- a profile -------------------------------------------------------------------------
 
-  async function loadProfile(userId) {
+  async function loadProfile(handle) {
     const load = ++state.loads;
     const body = $("profile-body");
     const heading = $("profile-heading");
@@ -726,13 +726,13 @@
     say(t("loading"));
     let answer;
     try {
-      answer = await api(`profile/${encodeURIComponent(userId)}`);
+      answer = await api(`profile/${encodeURIComponent(handle)}`);
     } catch (error) {
       if (load !== state.loads) return;
       body.setAttribute("aria-busy", "false");
       body.replaceChildren();
       heading.textContent = t("profile_someone");
-      problem(error, () => loadProfile(userId), "err_profile_hidden");
+      problem(error, () => loadProfile(handle), "err_profile_hidden");
       return;
     }
     if (load !== state.loads) return;
@@ -961,7 +961,7 @@
   function firstView() {
     const match = /^post-(\d+)$/.exec(state.startParam);
     if (match) return { name: "track", id: Number(match[1]) };
-    if (state.startParam === "me" && state.me) return { name: "profile", id: state.me.user.id };
+    if (state.startParam === "me" && state.me) return { name: "profile", id: state.me.user.handle };
     return { name: "feed" };
   }
 
@@ -973,8 +973,8 @@
       button.addEventListener("click", () => {
         const target = button.dataset.go;
         if (target === "me") {
-          if (state.me) go({ name: "profile", id: state.me.user.id });
-          else loadMe().then(() => state.me && go({ name: "profile", id: state.me.user.id }));
+          if (state.me) go({ name: "profile", id: state.me.user.handle });
+          else loadMe().then(() => state.me && go({ name: "profile", id: state.me.user.handle }));
         } else {
           go({ name: target });
         }

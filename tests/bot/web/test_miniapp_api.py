@@ -23,12 +23,14 @@ from yarl import URL
 import bot.gallery
 import bot.web.miniapp
 from bot.app import StartupError, serve
+from bot.gallery import HANDLE_CHARS, PROFILE
+from bot.pseudonym import Pseudonyms
 from bot.telegram.texts import CATALOGUE
 from storage import Store
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
 from tests.support.harness import keyboard_message
-from tests.support.inprocess import PHOTO, RunningBot, StartBot, settings_for
+from tests.support.inprocess import PHOTO, RunningBot, StartBot, job_of, settings_for
 from tests.support.webapp import sign_init_data
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -72,6 +74,11 @@ class World:
     @property
     def tg(self) -> FakeTelegram:
         return self.bot.tg
+
+    def handle(self, user_id: int) -> str:
+        """The person as the pages name them (the install's key, as the bot reads it)."""
+        keys = Pseudonyms.of_install(self.bot.data_dir)
+        return keys.token(PROFILE, user_id)[:HANDLE_CHARS]
 
     def init(self, user_id: int, first_name: str = "Viewer", **kwargs: Any) -> str:
         return sign_init_data(self.tg.token, user_id, first_name, **kwargs)
@@ -205,13 +212,13 @@ async def world(
                       module_tg.user(202, "Bob"), 0, 0, 0, 0)  # fmt: skip
         try:
             await bot.until(lambda: _listening(port), "the mini app listening")
+            await world.show_name(world.ann)  # before her posts: they carry her name
             world.a_stormy = await world.post(
                 world.ann, mood="Stormy", genres=("Drum and Bass", "ambient", "lofi")
             )
             world.a_liked = await world.post(world.ann)
             world.b_liked = await world.post(world.bob, pick=1)
             world.b_remix = await world.post(world.bob, remix=world.a_stormy)
-            await world.show_name(world.ann)
             await world.react(world.a_liked, 3)
             await world.react(world.b_liked, 1)
             yield world
@@ -316,18 +323,19 @@ async def test_the_weeks_top_lists_the_liked_posts_most_liked_first(world: World
 
 async def test_a_profile_shows_posts_likes_and_remixes_both_ways(world: World) -> None:
     ann, bob = world.ann["id"], world.bob["id"]
-    status, profile = await world.call(f"profile/{ann}", bob)  # Ann shows her name
+    status, profile = await world.call(f"profile/{world.handle(ann)}", bob)  # she shows her name
     assert status == 200
-    assert profile["user"] == {"id": ann, "name": "Ann"} and profile["own"] is False
+    assert profile["user"] == {"handle": world.handle(ann), "name": "Ann"}
+    assert profile["own"] is False
     assert [p["id"] for p in profile["posts"]] == [world.a_liked, world.a_stormy]
     assert profile["likes"] == 3
     assert profile["remixes"] == []
     assert [p["id"] for p in profile["remixed"]] == [world.b_remix]  # Bob's remix of hers
     assert "settings" not in profile  # hers alone to see
 
-    status, own = await world.call(f"profile/{bob}", bob)
+    status, own = await world.call(f"profile/{world.handle(bob)}", bob)
     assert status == 200
-    assert own["user"] == {"id": bob, "name": None} and own["own"] is True
+    assert own["user"] == {"handle": world.handle(bob), "name": None} and own["own"] is True
     assert [p["id"] for p in own["posts"]] == [world.b_remix, world.b_liked]
     assert own["likes"] == 1
     assert [p["id"] for p in own["remixes"]] == [world.b_remix]  # his remix of Ann's
@@ -336,8 +344,8 @@ async def test_a_profile_shows_posts_likes_and_remixes_both_ways(world: World) -
     assert all(p["own"] for p in own["posts"])
 
     # Bob hides his name: his profile is not there for anyone else
-    assert (await world.call(f"profile/{bob}", ann))[0] == 404
-    assert (await world.call("profile/999999", ann))[0] == 404  # nor a stranger's
+    assert (await world.call(f"profile/{world.handle(bob)}", ann))[0] == 404
+    assert (await world.call(f"profile/{'0' * HANDLE_CHARS}", ann))[0] == 404  # nor a stranger's
 
 
 async def test_a_tracks_page_shows_the_post_as_the_channel_does_and_its_remixes(
@@ -351,7 +359,7 @@ async def test_a_tracks_page_shows_the_post_as_the_channel_does_and_its_remixes(
     assert post["author"] is None  # Bob keeps his name to himself
     assert post["remix_of"] == world.a_stormy
     assert page["remix_of"]["id"] == world.a_stormy
-    assert page["remix_of"]["author"] == {"id": world.ann["id"], "name": "Ann"}
+    assert page["remix_of"]["author"] == {"handle": world.handle(world.ann["id"]), "name": "Ann"}
     assert page["remix_url"] == f"https://t.me/immu_test_bot?start=remix-{world.b_remix}"
     assert page["make_url"] == "https://t.me/immu_test_bot?start=make"
     assert post["description"] == FakeComposer().description
@@ -373,11 +381,112 @@ async def test_me_says_who_is_asking_and_what_they_chose(world: World) -> None:
     status, me = await world.call("me", init=world.init(305, "Kim", language_code="ko"))
     assert status == 200
     assert me["user"] == {
-        "id": 305, "first_name": "Kim", "language": "ko", "anonymous": True, "describe": True,
+        "handle": world.handle(305), "first_name": "Kim", "language": "ko", "anonymous": True,
+        "describe": True,
     }  # fmt: skip
     assert me["bot_username"] == "immu_test_bot"
     assert me["channel_url"] == "https://t.me/immu_feed"
     assert me["make_url"] == "https://t.me/immu_test_bot?start=make"
+
+
+# --- what the pages keep to themselves ---
+
+
+async def test_a_name_or_photo_words_turned_on_later_never_reach_earlier_posts(
+    world: World,
+) -> None:
+    quinn, lee, viewer = world.tg.user(330, "Quinn"), world.tg.user(331, "Lee"), 332
+    init = world.init(330, "Quinn")
+    assert (await world.call("settings", init=init, body={"describe": False}))[0] == 200
+    before = await world.post(quinn, mood="Joyous")  # no name, no words about the photo
+    remix = await world.post(lee, remix=before)
+    changed = {"anonymous": False, "describe": True}
+    assert (await world.call("settings", init=init, body=changed))[0] == 200
+    after = await world.post(quinn, mood="Joyous")  # with both
+
+    _, old = await world.call(f"track/{before}", viewer)
+    assert old["post"]["author"] is None and old["post"]["photo"] == ""
+    _, new = await world.call(f"track/{after}", viewer)
+    assert new["post"]["author"] == {"handle": world.handle(330), "name": "Quinn"}
+    assert new["post"]["photo"] == FakeComposer().captions[0]
+    _, remix_page = await world.call(f"track/{remix}", viewer)
+    assert remix_page["remix_of"]["author"] is None
+
+    status, profile = await world.call(f"profile/{world.handle(330)}", viewer)
+    assert status == 200
+    assert [p["id"] for p in profile["posts"]] == [after]  # only what carried her name
+    assert profile["remixed"] == []  # Lee's remix would name the earlier post hers
+    _, own = await world.call(f"profile/{world.handle(330)}", init=init)
+    assert [p["id"] for p in own["posts"]] == [after, before]  # her own: all of hers
+
+    # shared inline: the name only on the post that went out with it
+    query = world.tg.send_inline_query(world.tg.user(viewer, "Max"), "joyous", "")
+    answer = await world.bot.until(lambda: world.tg.inline_answers.get(query), "the answer")
+    captions = {int(result["id"]): result["caption"] for result in answer["results"]}
+    assert set(captions) == {before, after}
+    assert "Quinn" in captions[after] and "Quinn" not in captions[before]
+
+
+async def test_the_pages_name_a_person_by_a_handle_never_by_their_telegram_id(
+    world: World,
+) -> None:
+    ann, viewer = world.ann["id"], 333
+    _, page = await world.call(f"track/{world.a_liked}", viewer)
+    author = page["post"]["author"]
+    assert author == {"handle": world.handle(ann), "name": "Ann"}
+    status, profile = await world.call(f"profile/{author['handle']}", viewer)
+    assert status == 200 and profile["user"] == author  # the handle opens her profile
+    _, me = await world.call("me", viewer)
+    assert "id" not in me["user"] and me["user"]["handle"] == world.handle(viewer)
+    for wrong in (str(ann), world.handle(ann).upper(), "me", "x" * 200):
+        assert await world.call(f"profile/{wrong}", viewer) == (404, {"error": "not_found"})
+
+
+async def test_a_banned_persons_own_profile_lists_none_of_others_posts(world: World) -> None:
+    mal, ned = world.tg.user(334, "Mal"), world.tg.user(335, "Ned")
+    post = await world.post(mal)
+    remix = await world.post(ned, remix=post)
+    init = world.init(334, "Mal")
+    _, own = await world.call(f"profile/{world.handle(334)}", init=init)
+    assert [p["id"] for p in own["remixed"]] == [remix]  # Ned's remix of hers, for now
+    world.tg.send_text(world.tg.user(ADMIN, "Op"), "/ban 334")
+    await world.bot.until(lambda: world.bot.db("SELECT 1 FROM bans WHERE user_id = 334"), "ban")
+
+    status, own = await world.call(f"profile/{world.handle(334)}", init=init)
+    assert status == 200
+    assert (own["posts"], own["remixes"], own["remixed"]) == ([], [], [])  # no media token
+
+
+async def test_a_remix_is_shown_only_while_its_original_is_public(world: World) -> None:
+    hal, ida, viewer = world.tg.user(336, "Hal"), world.tg.user(337, "Ida"), 338
+    await world.show_name(hal)
+    await world.show_name(ida)
+    original = await world.post(hal, mood="Hushed")
+    remix = await world.post(ida, remix=original, mood="Hushed")
+    _, page = await world.call(f"track/{remix}", viewer)
+    assert page["post"]["remix_of"] == original and await world.media(page["post"]) == (200, 200)
+
+    message_id = world.channel_message(original)  # one report takes it down here
+    channel = next(m for m in world.tg.chat_messages(CHANNEL_ID) if m["message_id"] == message_id)
+    world.tg.tap(world.tg.user(339, "Reader"), channel, f"report:{original}")
+    await world.bot.until(
+        lambda: world.bot.db("SELECT status FROM posts WHERE id = ?", original) == [("hidden",)],
+        "the original hidden",
+    )
+    assert world.bot.db("SELECT status FROM posts WHERE id = ?", remix) == [("posted",)]
+
+    # the remix's cover is a copy of the hidden photo: nowhere on the pages, nor inline
+    _, feed = await world.call("feed?limit=30", viewer)
+    assert remix not in [p["id"] for p in feed["posts"]]
+    _, ida_profile = await world.call(f"profile/{world.handle(337)}", viewer)
+    assert ida_profile["posts"] == [] and ida_profile["remixes"] == []
+    _, hal_own = await world.call(f"profile/{world.handle(336)}", init=world.init(336, "Hal"))
+    assert hal_own["remixed"] == []
+    assert (await world.call(f"track/{remix}", viewer))[0] == 404
+    assert await world.media(page["post"]) == (404, 404)
+    query = world.tg.send_inline_query(world.tg.user(viewer, "Viewer"), "hushed", "")
+    answer = await world.bot.until(lambda: world.tg.inline_answers.get(query), "the answer")
+    assert answer["results"] == []
 
 
 # --- settings and delete: the person's own only ---
@@ -400,9 +509,12 @@ async def test_settings_change_only_the_persons_own_and_the_chat_sees_them(
     _, me = await world.call("me", init=init)
     assert me["user"]["anonymous"] is False and me["user"]["language"] == "ko"
     _, page = await world.call(f"track/{post}", 307)
-    assert page["post"]["author"] == {"id": 306, "name": "Ivy"}
+    assert page["post"]["author"] is None  # it went out without her name: it stays so
     assert page["post"]["photo"] == ""  # "describe" off: no words about her photo
     assert page["post"]["description"] == FakeComposer().description
+    _, page = await world.call(f"track/{await world.post(ivy)}", 307)  # one posted now
+    assert page["post"]["author"] == {"handle": world.handle(306), "name": "Ivy"}
+    assert page["post"]["photo"] == ""
 
     # the same values again change nothing (the chat's toggles are not flipped back)
     status, again = await world.call("settings", init=init, body={"anonymous": False})
@@ -481,7 +593,12 @@ async def _refused(world: World, init: str | None, caplog: pytest.LogCaptureFixt
 
 
 async def _refused_calls(world: World, init: str | None) -> None:
-    for path in ("me", "feed", f"track/{world.a_liked}", f"profile/{world.ann['id']}"):
+    for path in (
+        "me",
+        "feed",
+        f"track/{world.a_liked}",
+        f"profile/{world.handle(world.ann['id'])}",
+    ):
         status, body = await world.call(path, init=init)
         assert (status, body) == (401, {"error": "unauthorized"})
     status, body = await world.call(
@@ -560,9 +677,10 @@ async def test_a_banned_person_sees_nothing_of_others_and_their_posts_vanish(
         lambda: len(world.tg.calls_to("sendMessage", chat_id=ADMIN)) > answered, "the ban"
     )
     init = world.init(311, "Mal")
-    for path in ("feed", "top", f"profile/{world.ann['id']}", f"track/{world.a_liked}"):
+    ann = world.handle(world.ann["id"])
+    for path in ("feed", "top", f"profile/{ann}", f"track/{world.a_liked}"):
         assert await world.call(path, init=init) == (403, {"error": "forbidden"}), path
-    status, own = await world.call("profile/311", init=init)  # their own: no one else's
+    status, own = await world.call(f"profile/{world.handle(311)}", init=init)  # no one else's
     assert status == 200 and own["posts"] == []
     assert (await world.call("me", init=init))[0] == 200
 
@@ -585,7 +703,7 @@ async def test_a_forgotten_persons_and_a_hidden_posts_tracks_vanish_everywhere_a
         status, page = await world.call(f"track/{post}", viewer)
         assert status == 200 and await world.media(page["post"]) == (200, 200)
         pages[post] = page["post"]
-    assert (await world.call("profile/313", viewer))[0] == 200
+    assert (await world.call(f"profile/{world.handle(313)}", viewer))[0] == 200
 
     reader = world.tg.user(316, "Reader")  # one report hides a post here
     message_id = world.channel_message(hidden)
@@ -605,8 +723,8 @@ async def test_a_forgotten_persons_and_a_hidden_posts_tracks_vanish_everywhere_a
     _, feed = await world.call("feed?limit=30", viewer)
     listed = [p["id"] for p in feed["posts"]]
     assert forgotten not in listed and hidden not in listed
-    assert (await world.call("profile/313", viewer))[0] == 404
-    _, gus_profile = await world.call("profile/314", init=world.init(314, "Gus"))
+    assert (await world.call(f"profile/{world.handle(313)}", viewer))[0] == 404
+    _, gus_profile = await world.call(f"profile/{world.handle(314)}", init=world.init(314, "Gus"))
     assert gus_profile["posts"] == []  # his own profile lists only what is public
     for post in (forgotten, hidden):
         assert (await world.call(f"track/{post}", viewer))[0] == 404
@@ -705,3 +823,54 @@ async def test_a_webapp_url_that_is_not_https_is_one_clear_line(
         await serve(settings, asyncio.Event(), FakeComposer())
     line = str(refused.value)
     assert "\n" not in line and "IMMU_WEBAPP_URL must be an https:// URL" in line, line
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_withheld_model_text_matches_no_filter_and_is_never_offered_as_one(
+    tg: FakeTelegram, start_bot: StartBot, tiny_models: dict[str, str]
+) -> None:
+    port = _free_port()
+    composer = FakeComposer(
+        description="piano in a casino at night",  # a blocked word: the channel says none
+        mood="Velvet",
+        genres=("Velvet Jazz", "ambient", "lofi"),
+    )
+    bot = await start_bot(
+        composer, moderation="auto", safety_model=tiny_models["IMMU_SAFETY_MODEL"],
+        safety_threshold=1.0, post_format="audio", webapp_url=WEBAPP_URL, webapp_port=port,
+    )  # fmt: skip
+    ann, bob = tg.user(42, "Ann"), tg.user(43, "Bob")
+    withheld = await _posted(bot, ann)
+    composer.description, composer.mood = "soft rain on a window", "Serene"
+    composer.genres = ("ambient", "lofi", "jazz")
+    shown = await _posted(bot, bob)
+    await bot.until(lambda: _listening(port), "the mini app listening")
+
+    async with aiohttp.ClientSession() as http:
+
+        async def feed(query: str = "") -> dict[str, Any]:
+            init = sign_init_data(tg.token, 50, "Viewer")
+            url = f"http://127.0.0.1:{port}/app/api/feed{query}"
+            async with http.get(url, headers={"Authorization": f"tma {init}"}) as answer:
+                assert answer.status == 200
+                body: dict[str, Any] = await answer.json()
+                return body
+
+        everything = await feed()
+        assert [p["id"] for p in everything["posts"]] == [shown, withheld]  # it is public
+        assert [p["mood"] for p in everything["posts"]] == ["Serene", ""]  # as the channel
+        assert "Velvet" not in everything["moods"] and "Serene" in everything["moods"]
+        assert "Velvet Jazz" not in everything["genres"] and "ambient" in everything["genres"]
+        for query in ("?mood=velvet", "?genre=velvet%20jazz", "?genre=velvet%20jazz&mood=velvet"):
+            assert (await feed(query))["posts"] == [], query
+        assert [p["id"] for p in (await feed("?mood=serene"))["posts"]] == [shown]
+
+
+async def _posted(bot: RunningBot, user: dict[str, Any], track: int = 0) -> int:
+    """Deliver a photo and pick ``track``: the post's id, once it is in the channel."""
+    result = await bot.deliver(user)
+    job = job_of(result)
+    bot.tg.tap(user, result, f"pick:{job}:{track}")
+    sql = "SELECT id FROM posts WHERE job_id = ? AND status = 'posted'"
+    ((post_id,),) = await bot.until(lambda: bot.db(sql, job), f"job {job} posted")
+    return int(post_id)
