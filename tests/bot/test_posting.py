@@ -24,6 +24,15 @@ async def _popups(bot: RunningBot, count: int) -> list[str]:
     return popups(bot.tg)[:count]
 
 
+async def _posted(bot: RunningBot, who: dict[str, Any], answered: int) -> dict[str, Any]:
+    """Three tracks delivered to ``who``, the first one picked and posted: the result
+    message, once the pick is the ``answered``-th tap answered."""
+    result = await bot.deliver(who)
+    bot.tg.tap(who, result, f"pick:{job_of(result)}:0")
+    await _popups(bot, answered)
+    return result
+
+
 async def test_a_pick_posts_once_and_the_keyboard_becomes_a_link(
     tg: FakeTelegram, start_bot: StartBot
 ) -> None:
@@ -174,9 +183,7 @@ async def test_the_owner_deletes_a_post_from_the_channel(
 ) -> None:
     bot = await start_bot()
     ann = tg.user(42, "Ann")
-    result = await bot.deliver(ann)
-    tg.tap(ann, result, f"pick:{job_of(result)}:0")
-    await _popups(bot, 1)
+    await _posted(bot, ann, 1)
     (channel_message,) = [m["message_id"] for m in _channel_posts(tg)]
 
     tg.send_text(ann, "/delete")
@@ -291,9 +298,7 @@ async def test_a_post_telegram_will_not_delete_is_blanked_and_the_person_told(
     composer = FakeComposer()
     bot = await start_bot(composer)
     ann = tg.user(42, "Ann")
-    result = await bot.deliver(ann)
-    tg.tap(ann, result, f"pick:{job_of(result)}:0")
-    await _popups(bot, 1)
+    result = await _posted(bot, ann, 1)
     (post,) = _channel_posts(tg)
     tg.fail("deleteMessage", 400, "Bad Request: message can't be deleted for everyone")
     tg.tap(ann, result, "del:1")
@@ -310,9 +315,7 @@ async def test_a_post_that_stays_public_is_never_called_deleted(
     composer = FakeComposer()
     bot = await start_bot(composer)
     ann = tg.user(42, "Ann")
-    result = await bot.deliver(ann)
-    tg.tap(ann, result, f"pick:{job_of(result)}:0")
-    await _popups(bot, 1)
+    result = await _posted(bot, ann, 1)
     tg.fail("deleteMessage", 400, "Bad Request: message can't be deleted for everyone")
     tg.fail("editMessageMedia", 400, "Bad Request: message can't be edited")
     tg.tap(ann, result, "del:1")
@@ -327,12 +330,8 @@ async def test_a_delete_whose_answer_is_lost_is_still_a_delete(
     composer = FakeComposer()
     bot = await start_bot(composer)
     ann = tg.user(42, "Ann")
-    kept = await bot.deliver(ann)
-    tg.tap(ann, kept, f"pick:{job_of(kept)}:0")
-    await _popups(bot, 1)
-    result = await bot.deliver(ann)
-    tg.tap(ann, result, f"pick:{job_of(result)}:0")
-    await _popups(bot, 2)
+    await _posted(bot, ann, 1)
+    result = await _posted(bot, ann, 2)
     other, post = _channel_posts(tg)
     tg.lose_answer("deleteMessage")  # Telegram deletes it; the bot never hears so
     tg.tap(ann, result, "del:2")
@@ -350,9 +349,7 @@ async def test_a_post_gone_when_the_blank_is_tried_counts_as_deleted(
     composer = FakeComposer()
     bot = await start_bot(composer)
     ann = tg.user(42, "Ann")
-    result = await bot.deliver(ann)
-    tg.tap(ann, result, f"pick:{job_of(result)}:0")
-    await _popups(bot, 1)
+    result = await _posted(bot, ann, 1)
     (post,) = _channel_posts(tg)
     tg.lose_answer("deleteMessage", times=2)  # both tries delete it; neither answer comes
     tg.tap(ann, result, "del:1")
