@@ -292,6 +292,40 @@ async def test_forget_while_the_choice_is_being_posted_leaves_no_post(
     assert [p for p in bot.data_dir.rglob("*") if p.is_file() and not p.name.startswith(kept)] == []
 
 
+async def test_a_cancel_tapped_while_the_choice_is_posted_cancels_nothing(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    bot = await start_bot(FakeComposer())
+    ann = tg.user(42, "Ann")
+    result = await bot.deliver(ann)
+    job = job_of(result)
+    upload = tg.hold("sendVideo")
+    tg.tap(ann, result, f"pick:{job}:0")
+    await bot.until(lambda: upload.arrived, "the post on its way")
+    tg.tap(ann, result, f"cancel:{job}")  # waits for the post; then there is nothing to cancel
+    await bot.until(lambda: len(tg.calls_to("getUpdates")) > 2, "the tap taken")
+    upload.release()
+    assert sorted(await _popups(bot, 2)) == sorted([EN["posted"], EN["expired"]])
+    assert len(_channel_posts(tg)) == 1
+    assert bot.db("SELECT status FROM jobs") == [("delivered",)]
+    assert bot.db("SELECT status FROM posts") == [("posted",)]
+    assert EN["cancelled"] not in answers(tg, 42)  # nobody told it was cancelled
+
+
+async def test_a_pick_tapped_after_cancel_posts_nothing(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    bot = await start_bot(FakeComposer())
+    ann = tg.user(42, "Ann")
+    result = await bot.deliver(ann)
+    job = job_of(result)
+    tg.tap(ann, result, f"cancel:{job}")
+    assert await _popups(bot, 1) == [EN["cancelled"]]
+    tg.tap(ann, result, f"pick:{job}:0")  # an old keyboard on another device
+    assert (await _popups(bot, 2))[1] == EN["expired"]
+    assert _channel_posts(tg) == [] and bot.db("SELECT COUNT(*) FROM posts") == [(0,)]
+
+
 async def test_a_post_telegram_will_not_delete_is_blanked_and_the_person_told(
     tg: FakeTelegram, start_bot: StartBot
 ) -> None:
