@@ -12,27 +12,13 @@ from bot.pseudonym import uid
 from bot.telegram.texts import CATALOGUE
 from pipeline import Stage
 from tests.fakes.composer import FakeComposer
-from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
-from tests.support.harness import answers, caption_words, popups, replies
-from tests.support.inprocess import PHOTO, RunningBot, StartBot, buttons, job_of
+from tests.fakes.telegram_server import FakeTelegram
+from tests.support.harness import answers, caption_words, media_posts, popups, replies
+from tests.support.inprocess import PHOTO, RunningBot, StartBot, buttons, job_of, nth_popup
 
 EN = CATALOGUE["en"]
 ROOM = -100_777  # the operators' group
 ADMIN = 7
-
-
-def _channel_posts(tg: FakeTelegram) -> list[dict[str, Any]]:
-    return [m for m in tg.chat_messages(CHANNEL_ID) if "video" in m or "audio" in m]
-
-
-def _room_posts(tg: FakeTelegram) -> list[dict[str, Any]]:
-    return [m for m in tg.chat_messages(ROOM) if "video" in m or "audio" in m]
-
-
-async def _popup(bot: RunningBot, n: int) -> str:
-    """The ``n``-th answer to a button tap (1-based), once it is in."""
-    await bot.until(lambda: len(popups(bot.tg)) >= n, f"popup {n}")
-    return popups(bot.tg)[n - 1]
 
 
 async def _reviewing(tg: FakeTelegram, start_bot: StartBot, **settings: Any) -> RunningBot:
@@ -45,7 +31,7 @@ async def _reviewing(tg: FakeTelegram, start_bot: StartBot, **settings: Any) -> 
 async def _pick(bot: RunningBot, user: dict[str, Any], popup_no: int) -> str:
     result = await bot.deliver(user)
     bot.tg.tap(user, result, f"pick:{job_of(result)}:0")
-    return await _popup(bot, popup_no)
+    return await nth_popup(bot, popup_no)
 
 
 # --- the photo filter (IMMU_MODERATION=auto) ---
@@ -149,7 +135,7 @@ async def test_with_moderation_a_blocked_word_keeps_model_text_out_of_the_channe
     )  # fmt: skip
     ann = tg.user(42, "Ann")
     assert await _pick(bot, ann, 1) == EN["posted"]
-    (post,) = await bot.until(lambda: _channel_posts(tg), "posted")
+    (post,) = await bot.until(lambda: media_posts(tg), "posted")
     if withheld:  # the track goes out; none of the model's words do
         assert caption_words(post["caption"]) == EN["post_caption_neutral"]
         assert post["audio"]["title"] == "IMMU"
@@ -167,23 +153,23 @@ async def test_review_approve_posts_once_and_only_admins_decide(
     ann, bob, admin = tg.user(42, "Ann"), tg.user(43, "Bob"), tg.user(ADMIN, "Op")
     assert await _pick(bot, ann, 1) == EN["review_waiting"]
     assert EN["review_waiting"] in answers(tg, 42)
-    (held,) = await bot.until(lambda: _room_posts(tg), "the operators' copy")
+    (held,) = await bot.until(lambda: media_posts(tg, ROOM), "the operators' copy")
     assert "video" in held and "Review: post 1 by user 42" in held["caption"]
     assert [b["callback_data"] for b in buttons(held)] == ["approve:1", "reject:1"]
-    assert _channel_posts(tg) == [] and bot.db("SELECT status FROM posts") == [("review",)]
+    assert media_posts(tg) == [] and bot.db("SELECT status FROM posts") == [("review",)]
 
     tg.tap(bob, held, "approve:1")  # the right button, not an admin
-    assert await _popup(bot, 2) == EN["admins_only"]
-    assert _channel_posts(tg) == []
+    assert await nth_popup(bot, 2) == EN["admins_only"]
+    assert media_posts(tg) == []
 
     tg.tap(admin, held, "approve:1")
-    assert await _popup(bot, 3) == EN["decided"].format(decision="Approve")
+    assert await nth_popup(bot, 3) == EN["decided"].format(decision="Approve")
     await bot.until(lambda: EN["review_approved"] in answers(tg, 42), "Ann told")
-    assert len(_channel_posts(tg)) == 1 and bot.db("SELECT status FROM posts") == [("posted",)]
+    assert len(media_posts(tg)) == 1 and bot.db("SELECT status FROM posts") == [("posted",)]
 
     tg.tap(admin, held, "approve:1")  # twice, and reject after approve: nothing changes
     tg.tap(admin, held, "reject:1")
-    assert (await _popup(bot, 5)).startswith("Already decided")
+    assert (await nth_popup(bot, 5)).startswith("Already decided")
     assert popups(tg)[3].startswith("Already decided")
     assert len(tg.calls_to("sendVideo", chat_id="@immu_feed")) == 1
     assert bot.db("SELECT status FROM posts") == [("posted",)]
@@ -196,16 +182,16 @@ async def test_review_reject_never_posts_and_the_person_is_told(
     ann, admin = tg.user(42, "Ann"), tg.user(ADMIN, "Op")
     result = await bot.deliver(ann)
     tg.tap(ann, result, f"pick:{job_of(result)}:0")
-    assert await _popup(bot, 1) == EN["review_waiting"]
-    (held,) = await bot.until(lambda: _room_posts(tg), "the operators' copy")
+    assert await nth_popup(bot, 1) == EN["review_waiting"]
+    (held,) = await bot.until(lambda: media_posts(tg, ROOM), "the operators' copy")
     tg.tap(admin, held, "reject:1")
-    assert await _popup(bot, 2) == EN["decided"].format(decision="Reject")
+    assert await nth_popup(bot, 2) == EN["decided"].format(decision="Reject")
     await bot.until(lambda: EN["review_declined"] in answers(tg, 42), "Ann told")
     tg.tap(admin, held, "approve:1")  # a change of mind after the decision: no
-    assert (await _popup(bot, 3)).startswith("Already decided")
+    assert (await nth_popup(bot, 3)).startswith("Already decided")
     tg.tap(ann, result, f"pick:{job_of(result)}:1")  # another track: no
-    assert await _popup(bot, 4) == EN["post_declined"]
-    assert _channel_posts(tg) == [] and bot.db("SELECT status FROM posts") == [("declined",)]
+    assert await nth_popup(bot, 4) == EN["post_declined"]
+    assert media_posts(tg) == [] and bot.db("SELECT status FROM posts") == [("declined",)]
 
 
 async def test_approve_after_forget_posts_nothing(tg: FakeTelegram, start_bot: StartBot) -> None:
@@ -213,14 +199,14 @@ async def test_approve_after_forget_posts_nothing(tg: FakeTelegram, start_bot: S
     ann, admin = tg.user(42, "Ann"), tg.user(ADMIN, "Op")
     result = await bot.deliver(ann)
     tg.tap(ann, result, f"pick:{job_of(result)}:0")
-    assert await _popup(bot, 1) == EN["review_waiting"]
-    (held,) = await bot.until(lambda: _room_posts(tg), "the operators' copy")
+    assert await nth_popup(bot, 1) == EN["review_waiting"]
+    (held,) = await bot.until(lambda: media_posts(tg, ROOM), "the operators' copy")
     tg.tap(ann, result, "forget:42")
-    assert await _popup(bot, 2) == EN["forgotten"]
-    assert _room_posts(tg) == []  # Ann's photo left the operators' chat with her data
+    assert await nth_popup(bot, 2) == EN["forgotten"]
+    assert media_posts(tg, ROOM) == []  # Ann's photo left the operators' chat with her data
     tg.tap(admin, held, "approve:1")  # an operator's app that still showed it
-    assert await _popup(bot, 3) == EN["decision_gone"]
-    assert _channel_posts(tg) == [] and bot.db("SELECT COUNT(*) FROM posts") == [(0,)]
+    assert await nth_popup(bot, 3) == EN["decision_gone"]
+    assert media_posts(tg) == [] and bot.db("SELECT COUNT(*) FROM posts") == [(0,)]
 
 
 async def test_the_owner_withdraws_a_post_waiting_for_review(
@@ -229,7 +215,7 @@ async def test_the_owner_withdraws_a_post_waiting_for_review(
     bot = await _reviewing(tg, start_bot)
     ann, admin = tg.user(42, "Ann"), tg.user(ADMIN, "Op")
     assert await _pick(bot, ann, 1) == EN["review_waiting"]
-    (held,) = await bot.until(lambda: _room_posts(tg), "the operators' copy")
+    (held,) = await bot.until(lambda: media_posts(tg, ROOM), "the operators' copy")
     tg.send_text(ann, "/delete")
     (menu,) = await bot.until(
         lambda: [m for m in tg.chat_messages(42) if "del:1" in str(m.get("reply_markup"))],
@@ -239,11 +225,11 @@ async def test_the_owner_withdraws_a_post_waiting_for_review(
         buttons(menu)[0]["text"].startswith("Delete: ") and "not public" in buttons(menu)[0]["text"]
     )
     tg.tap(ann, menu, "del:1")
-    assert await _popup(bot, 2) == EN["deleted"]
-    assert _room_posts(tg) == [] and bot.db("SELECT COUNT(*) FROM posts") == [(0,)]
+    assert await nth_popup(bot, 2) == EN["deleted"]
+    assert media_posts(tg, ROOM) == [] and bot.db("SELECT COUNT(*) FROM posts") == [(0,)]
     tg.tap(admin, held, "approve:1")  # an operator's app that still showed it
-    assert await _popup(bot, 3) == EN["decision_gone"]
-    assert _channel_posts(tg) == []
+    assert await nth_popup(bot, 3) == EN["decision_gone"]
+    assert media_posts(tg) == []
 
 
 async def test_approve_again_after_delete_posts_nothing(
@@ -253,32 +239,32 @@ async def test_approve_again_after_delete_posts_nothing(
     ann, admin = tg.user(42, "Ann"), tg.user(ADMIN, "Op")
     result = await bot.deliver(ann)
     tg.tap(ann, result, f"pick:{job_of(result)}:0")
-    assert await _popup(bot, 1) == EN["review_waiting"]
-    (held,) = await bot.until(lambda: _room_posts(tg), "the operators' copy")
+    assert await nth_popup(bot, 1) == EN["review_waiting"]
+    (held,) = await bot.until(lambda: media_posts(tg, ROOM), "the operators' copy")
     tg.tap(admin, held, "approve:1")
-    assert await _popup(bot, 2) == EN["decided"].format(decision="Approve")
-    assert len(_channel_posts(tg)) == 1
+    assert await nth_popup(bot, 2) == EN["decided"].format(decision="Approve")
+    assert len(media_posts(tg)) == 1
     tg.tap(ann, result, "del:1")  # Ann deletes it from /delete
-    assert await _popup(bot, 3) == EN["deleted"]
-    assert _room_posts(tg) == []  # and the operators' copy of it
+    assert await nth_popup(bot, 3) == EN["deleted"]
+    assert media_posts(tg, ROOM) == []  # and the operators' copy of it
     tg.tap(admin, held, "approve:1")  # a second operator, on the same message
-    assert await _popup(bot, 4) == EN["decision_gone"]
-    assert _channel_posts(tg) == [] and len(tg.calls_to("sendVideo", chat_id="@immu_feed")) == 1
+    assert await nth_popup(bot, 4) == EN["decision_gone"]
+    assert media_posts(tg) == [] and len(tg.calls_to("sendVideo", chat_id="@immu_feed")) == 1
 
 
 async def test_approve_after_a_restart_posts_once(tg: FakeTelegram, start_bot: StartBot) -> None:
     bot = await _reviewing(tg, start_bot)
     ann, admin = tg.user(42, "Ann"), tg.user(ADMIN, "Op")
     await _pick(bot, ann, 1)
-    (held,) = await bot.until(lambda: _room_posts(tg), "the operators' copy")
+    (held,) = await bot.until(lambda: media_posts(tg, ROOM), "the operators' copy")
     await bot.stop()
 
     again = await _reviewing(tg, start_bot)
     tg.tap(admin, held, "approve:1")
-    assert await _popup(again, 2) == EN["decided"].format(decision="Approve")
+    assert await nth_popup(again, 2) == EN["decided"].format(decision="Approve")
     tg.tap(admin, held, "approve:1")
-    assert (await _popup(again, 3)).startswith("Already decided")
-    assert len(_channel_posts(tg)) == 1 and len(_room_posts(tg)) == 1  # not sent again
+    assert (await nth_popup(again, 3)).startswith("Already decided")
+    assert len(media_posts(tg)) == 1 and len(media_posts(tg, ROOM)) == 1  # not sent again
 
 
 async def test_review_mode_needs_the_operators_chat(tmp_path: Any) -> None:
@@ -308,29 +294,29 @@ async def test_reports_take_a_post_down_at_the_threshold_and_operators_restore_i
     ann, admin = tg.user(42, "Ann"), tg.user(ADMIN, "Op")
     readers = [tg.user(60 + i, f"R{i}") for i in range(3)]
     assert await _pick(bot, ann, 1) == EN["posted"]
-    (post,) = await bot.until(lambda: _channel_posts(tg), "posted")
+    (post,) = await bot.until(lambda: media_posts(tg), "posted")
     assert {"text": "Report", "callback_data": "report:1"} in buttons(post)
 
     tg.tap(readers[0], post, "report:1")
-    assert await _popup(bot, 2) == EN["reported"]
+    assert await nth_popup(bot, 2) == EN["reported"]
     tg.tap(readers[0], post, "report:1")  # one report per person
-    assert await _popup(bot, 3) == EN["already_reported"]
-    assert len(_channel_posts(tg)) == 1
+    assert await nth_popup(bot, 3) == EN["already_reported"]
+    assert len(media_posts(tg)) == 1
     tg.tap(readers[1], post, "report:1")  # the second: the threshold
-    assert await _popup(bot, 4) == EN["reported"]
-    assert _channel_posts(tg) == [] and bot.db("SELECT status FROM posts") == [("hidden",)]
+    assert await nth_popup(bot, 4) == EN["reported"]
+    assert media_posts(tg) == [] and bot.db("SELECT status FROM posts") == [("hidden",)]
     await bot.until(lambda: EN["post_hidden"] in answers(tg, 42), "Ann told")
-    (held,) = await bot.until(lambda: _room_posts(tg), "the operators' copy")
+    (held,) = await bot.until(lambda: media_posts(tg, ROOM), "the operators' copy")
     assert "Reported 2 times" in held["caption"]
     assert [b["callback_data"] for b in buttons(held)] == ["restore:1", "remove:1"]
 
     tg.tap(admin, held, "restore:1")
-    assert await _popup(bot, 5) == EN["decided"].format(decision="Restore")
-    (back,) = await bot.until(lambda: _channel_posts(tg), "posted again")
+    assert await nth_popup(bot, 5) == EN["decided"].format(decision="Restore")
+    (back,) = await bot.until(lambda: media_posts(tg), "posted again")
     await bot.until(lambda: EN["post_restored"] in answers(tg, 42), "Ann told")
     tg.tap(readers[2], back, "report:1")  # the operators decided: more reports do not hide it
-    assert await _popup(bot, 6) == EN["reported"]
-    assert len(_channel_posts(tg)) == 1 and bot.db("SELECT status FROM posts") == [("posted",)]
+    assert await nth_popup(bot, 6) == EN["reported"]
+    assert len(media_posts(tg)) == 1 and bot.db("SELECT status FROM posts") == [("posted",)]
     assert bot.db("SELECT COUNT(*) FROM reports") == [(3,)]
     reporters = {reporter for (reporter,) in bot.db("SELECT reporter FROM reports")}
     assert reporters == {uid(reader["id"]) for reader in readers}  # readers stay private
@@ -345,16 +331,16 @@ async def test_operators_remove_a_reported_post_for_good(
     )
     ann, admin, reader = tg.user(42, "Ann"), tg.user(ADMIN, "Op"), tg.user(60, "Rex")
     await _pick(bot, ann, 1)
-    (post,) = await bot.until(lambda: _channel_posts(tg), "posted")
+    (post,) = await bot.until(lambda: media_posts(tg), "posted")
     tg.tap(reader, post, "report:1")
-    assert await _popup(bot, 2) == EN["reported"]
-    (held,) = await bot.until(lambda: _room_posts(tg), "the operators' copy")
+    assert await nth_popup(bot, 2) == EN["reported"]
+    (held,) = await bot.until(lambda: media_posts(tg, ROOM), "the operators' copy")
     tg.tap(reader, held, "remove:1")  # a reader who found the operators' message: no
-    assert await _popup(bot, 3) == EN["admins_only"]
+    assert await nth_popup(bot, 3) == EN["admins_only"]
     tg.tap(admin, held, "remove:1")
-    assert await _popup(bot, 4) == EN["decided"].format(decision="Remove for good")
+    assert await nth_popup(bot, 4) == EN["decided"].format(decision="Remove for good")
     await bot.until(lambda: EN["post_removed_for_good"] in answers(tg, 42), "Ann told")
-    assert _channel_posts(tg) == [] and bot.db("SELECT status FROM posts") == [("declined",)]
+    assert media_posts(tg) == [] and bot.db("SELECT status FROM posts") == [("declined",)]
 
 
 # --- bans ---
@@ -404,11 +390,11 @@ async def test_ban_with_purge_removes_the_posts_from_channel_and_store(
     bot = await start_bot(FakeComposer(), admin_ids=[ADMIN])
     ann, admin = tg.user(42, "Ann"), tg.user(ADMIN, "Op")
     await _pick(bot, ann, 1)
-    await bot.until(lambda: _channel_posts(tg), "posted")
+    await bot.until(lambda: media_posts(tg), "posted")
     tg.send_text(admin, "/ban 42 --purge")
     await bot.until(lambda: answers(tg, ADMIN), "the admin's answer")
     assert answers(tg, ADMIN)[0] == EN["ban_done"].format(user=42, jobs=0, posts=1)
-    assert _channel_posts(tg) == [] and bot.db("SELECT COUNT(*) FROM posts") == [(0,)]
+    assert media_posts(tg) == [] and bot.db("SELECT COUNT(*) FROM posts") == [(0,)]
     assert bot.db("SELECT user_id FROM bans") == [(42,)]
 
 

@@ -8,14 +8,10 @@ from bot.telegram.texts import CATALOGUE
 from pipeline import Stage
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
-from tests.support.harness import answers, keyboard_message, popups, texts_to
+from tests.support.harness import answers, keyboard_message, media_posts, popups, texts_to
 from tests.support.inprocess import CHANNEL, PHOTO, RunningBot, StartBot, buttons, job_of
 
 EN = CATALOGUE["en"]
-
-
-def _channel_posts(tg: FakeTelegram) -> list[dict[str, object]]:
-    return [m for m in tg.chat_messages(CHANNEL_ID) if "video" in m or "audio" in m]
 
 
 async def _popups(bot: RunningBot, count: int) -> list[str]:
@@ -54,7 +50,7 @@ async def test_a_pick_posts_once_and_the_keyboard_becomes_a_link(
         return message
 
     await bot.until(lambda: "url" in str(shown().get("reply_markup")), "the link, after a 502")
-    channel_message = _channel_posts(tg)[0]["message_id"]
+    channel_message = media_posts(tg)[0]["message_id"]
     assert buttons(shown()) == [
         {"text": EN["button_view_post"], "url": f"https://t.me/immu_feed/{channel_message}"}
     ]
@@ -67,7 +63,7 @@ async def test_a_pick_posts_once_and_the_keyboard_becomes_a_link(
     tg.tap(ann, result, f"pick:{job}:2")
     assert (await _popups(bot, 3))[1:] == [EN["already_posted"]] * 2
     await composer.alive_asked(2)  # the background retry has looked at least once since
-    assert len(tg.calls_to("sendVideo")) == 1 and len(_channel_posts(tg)) == 1
+    assert len(tg.calls_to("sendVideo")) == 1 and len(media_posts(tg)) == 1
 
 
 async def test_a_refused_post_waits_and_is_posted_once_when_the_channel_is_back(
@@ -80,10 +76,10 @@ async def test_a_refused_post_waits_and_is_posted_once_when_the_channel_is_back(
     tg.fail("sendVideo", 403, "Forbidden: bot is not a member of the channel chat", times=2)
     tg.tap(ann, result, f"pick:{job_of(result)}:0")
     assert await _popups(bot, 1) == [EN["post_pending"]]
-    await bot.until(lambda: _channel_posts(tg), "posted later")
+    await bot.until(lambda: media_posts(tg), "posted later")
     await bot.until(lambda: EN["post_retry_done"] in answers(tg, 42), "told")
     await composer.alive_asked(2)
-    assert len(_channel_posts(tg)) == 1 and answers(tg, 42).count(EN["post_retry_done"]) == 1
+    assert len(media_posts(tg)) == 1 and answers(tg, 42).count(EN["post_retry_done"]) == 1
     assert len(tg.calls_to("sendVideo")) == 3  # refused twice, then posted
     assert bot.db("SELECT status, attempts FROM posts") == [("posted", 3)]
 
@@ -107,7 +103,7 @@ async def test_a_stranger_cannot_pick_regenerate_cancel_or_delete(
     (post_id,) = bot.db("SELECT id FROM posts")[0]
     tg.tap(bob, result, f"del:{post_id}")  # forged: Bob has no delete menu for it
     assert (await _popups(bot, 5))[4] == EN["not_yours"]
-    assert tg.calls_to("deleteMessage") == [] and len(_channel_posts(tg)) == 1
+    assert tg.calls_to("deleteMessage") == [] and len(media_posts(tg)) == 1
 
 
 async def test_junk_and_stale_callback_data_are_answered_and_change_nothing(
@@ -184,7 +180,7 @@ async def test_the_owner_deletes_a_post_from_the_channel(
     bot = await start_bot()
     ann = tg.user(42, "Ann")
     await _posted(bot, ann, 1)
-    (channel_message,) = [m["message_id"] for m in _channel_posts(tg)]
+    (channel_message,) = [m["message_id"] for m in media_posts(tg)]
 
     tg.send_text(ann, "/delete")
     menu = await bot.until(lambda: keyboard_message(tg, 42, "del"), "delete menu")
@@ -196,7 +192,7 @@ async def test_the_owner_deletes_a_post_from_the_channel(
     assert [c.params["message_id"] for c in tg.calls_to("deleteMessage", chat_id=CHANNEL)] == [
         channel_message
     ]
-    assert _channel_posts(tg) == []
+    assert media_posts(tg) == []
     tg.send_text(ann, "/profile")
     await bot.until(lambda: EN["profile_empty"] in answers(tg, 42), "empty profile")
     tg.send_text(ann, "/delete")
@@ -214,7 +210,7 @@ async def test_a_late_answer_to_a_channel_post_is_one_recorded_post(
     tg.tap(ann, result, f"pick:{job_of(result)}:0")
     assert await _popups(bot, 1) == [EN["posted"]]
     await composer.alive_asked(composer.alive_checks + 3)  # the retry loop looked again
-    (post,) = _channel_posts(tg)
+    (post,) = media_posts(tg)
     assert len(tg.calls_to("sendVideo")) == 1
     assert bot.db("SELECT status, channel_message_id FROM posts") == [
         ("posted", post["message_id"])
@@ -285,7 +281,7 @@ async def test_forget_while_the_choice_is_being_posted_leaves_no_post(
     await bot.until(lambda: len(tg.calls_to("getUpdates")) > 2, "the tap taken")
     upload.release()
     await _popups(bot, 2)
-    assert _channel_posts(tg) == []  # posted, then taken down by the forget that waited
+    assert media_posts(tg) == []  # posted, then taken down by the forget that waited
     assert bot.db("SELECT COUNT(*) FROM users") == [(0,)]
     assert bot.db("SELECT COUNT(*) FROM posts") == [(0,)]
     kept = ("immu.db", "pseudonym.key")  # the store, and the install's pseudonym key
@@ -306,7 +302,7 @@ async def test_a_cancel_tapped_while_the_choice_is_posted_cancels_nothing(
     await bot.until(lambda: len(tg.calls_to("getUpdates")) > 2, "the tap taken")
     upload.release()
     assert sorted(await _popups(bot, 2)) == sorted([EN["posted"], EN["expired"]])
-    assert len(_channel_posts(tg)) == 1
+    assert len(media_posts(tg)) == 1
     assert bot.db("SELECT status FROM jobs") == [("delivered",)]
     assert bot.db("SELECT status FROM posts") == [("posted",)]
     assert EN["cancelled"] not in answers(tg, 42)  # nobody told it was cancelled
@@ -323,7 +319,7 @@ async def test_a_pick_tapped_after_cancel_posts_nothing(
     assert await _popups(bot, 1) == [EN["cancelled"]]
     tg.tap(ann, result, f"pick:{job}:0")  # an old keyboard on another device
     assert (await _popups(bot, 2))[1] == EN["expired"]
-    assert _channel_posts(tg) == [] and bot.db("SELECT COUNT(*) FROM posts") == [(0,)]
+    assert media_posts(tg) == [] and bot.db("SELECT COUNT(*) FROM posts") == [(0,)]
 
 
 async def test_a_post_telegram_will_not_delete_is_blanked_and_the_person_told(
@@ -333,7 +329,7 @@ async def test_a_post_telegram_will_not_delete_is_blanked_and_the_person_told(
     bot = await start_bot(composer)
     ann = tg.user(42, "Ann")
     result = await _posted(bot, ann, 1)
-    (post,) = _channel_posts(tg)
+    (post,) = media_posts(tg)
     tg.fail("deleteMessage", 400, "Bad Request: message can't be deleted for everyone")
     tg.tap(ann, result, "del:1")
     assert (await _popups(bot, 2))[1] == EN["delete_edited"]
@@ -354,7 +350,7 @@ async def test_a_post_that_stays_public_is_never_called_deleted(
     tg.fail("editMessageMedia", 400, "Bad Request: message can't be edited")
     tg.tap(ann, result, "del:1")
     assert (await _popups(bot, 2))[1] == EN["delete_failed"]
-    assert len(_channel_posts(tg)) == 1
+    assert len(media_posts(tg)) == 1
     assert bot.db("SELECT status FROM posts") == [("posted",)]  # still listed under /delete
 
 
@@ -366,11 +362,11 @@ async def test_a_delete_whose_answer_is_lost_is_still_a_delete(
     ann = tg.user(42, "Ann")
     await _posted(bot, ann, 1)
     result = await _posted(bot, ann, 2)
-    other, post = _channel_posts(tg)
+    other, post = media_posts(tg)
     tg.lose_answer("deleteMessage")  # Telegram deletes it; the bot never hears so
     tg.tap(ann, result, "del:2")
     assert (await _popups(bot, 3))[2] == EN["deleted"]
-    assert _channel_posts(tg) == [other]  # the other post untouched
+    assert media_posts(tg) == [other]  # the other post untouched
     deletes = tg.calls_to("deleteMessage", chat_id=CHANNEL)
     assert [c.params["message_id"] for c in deletes] == [post["message_id"]] * 2  # asked again
     assert tg.calls_to("editMessageMedia") == []
@@ -384,10 +380,10 @@ async def test_a_post_gone_when_the_blank_is_tried_counts_as_deleted(
     bot = await start_bot(composer)
     ann = tg.user(42, "Ann")
     result = await _posted(bot, ann, 1)
-    (post,) = _channel_posts(tg)
+    (post,) = media_posts(tg)
     tg.lose_answer("deleteMessage", times=2)  # both tries delete it; neither answer comes
     tg.tap(ann, result, "del:1")
     assert (await _popups(bot, 2))[1] == EN["deleted"]  # the blank found nothing to edit
     assert len(tg.calls_to("editMessageMedia", message_id=post["message_id"])) == 1
-    assert _channel_posts(tg) == [] and tg.chat_messages(CHANNEL_ID) == []
+    assert media_posts(tg) == [] and tg.chat_messages(CHANNEL_ID) == []
     assert bot.db("SELECT COUNT(*) FROM posts") == [(0,)]

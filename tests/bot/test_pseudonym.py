@@ -12,8 +12,7 @@ import pytest
 
 from bot.telegram.texts import CATALOGUE
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
-from tests.support.harness import popups
-from tests.support.inprocess import RunningBot, StartBot, job_of
+from tests.support.inprocess import StartBot, job_of, nth_popup
 
 EN = CATALOGUE["en"]
 KEY = "pseudonym.key"
@@ -31,11 +30,6 @@ def _logged(caplog: pytest.LogCaptureFixture, what: str) -> list[str]:
     return [m.group(1) for line in lines if (m := re.search(r"user=(\S+)", line))]
 
 
-async def _popup(bot: RunningBot, n: int) -> str:
-    await bot.until(lambda: len(popups(bot.tg)) >= n, f"popup {n}")
-    return popups(bot.tg)[n - 1]
-
-
 async def test_logs_and_reports_name_people_by_a_keyed_hash_that_survives_a_restart(
     tg: FakeTelegram, start_bot: StartBot, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -44,10 +38,10 @@ async def test_logs_and_reports_name_people_by_a_keyed_hash_that_survives_a_rest
     ann, reader = tg.user(42, "Ann"), tg.user(60, "Rex")
     result = await bot.deliver(ann)
     tg.tap(ann, result, f"pick:{job_of(result)}:0")
-    assert await _popup(bot, 1) == EN["posted"]
+    assert await nth_popup(bot, 1) == EN["posted"]
     (post,) = await bot.until(lambda: tg.chat_messages(CHANNEL_ID), "posted")
     tg.tap(reader, post, "report:1")
-    assert await _popup(bot, 2) == EN["report_kept"]  # no operators: kept, not acted on
+    assert await nth_popup(bot, 2) == EN["report_kept"]  # no operators: kept, not acted on
 
     key_file = bot.data_dir / KEY
     assert key_file.stat().st_mode & 0o777 == 0o600  # only the bot's user may read it
@@ -66,7 +60,7 @@ async def test_logs_and_reports_name_people_by_a_keyed_hash_that_survives_a_rest
     await bot.stop()
     bot = await start_bot()
     tg.tap(reader, post, "report:1")
-    assert await _popup(bot, 3) == EN["already_reported"]  # the reader counts once
+    assert await nth_popup(bot, 3) == EN["already_reported"]  # the reader counts once
     assert key_file.read_bytes() == key and bot.db("SELECT COUNT(*) FROM reports") == [(1,)]
     await bot.deliver(ann)
     assert _logged(caplog, "job accepted") == [logged, logged]

@@ -9,16 +9,12 @@ import pytest
 
 from bot.telegram.texts import CATALOGUE, text
 from tests.fakes.composer import FakeComposer
-from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
-from tests.support.harness import answers, popups
+from tests.fakes.telegram_server import FakeTelegram
+from tests.support.harness import answers, media_posts, popups
 from tests.support.inprocess import RunningBot, StartBot, job_of
 
 EN = CATALOGUE["en"]
 ADMIN = 7
-
-
-def _channel_posts(tg: FakeTelegram) -> list[dict[str, Any]]:
-    return [m for m in tg.chat_messages(CHANNEL_ID) if "video" in m or "audio" in m]
 
 
 async def _unconfirmed_post(
@@ -29,7 +25,7 @@ async def _unconfirmed_post(
     tg.lose_answer("sendVideo", lost)
     tg.tap(user, result, f"pick:{job_of(result)}:0")
     await bot.until(lambda: EN["post_unknown"] in answers(tg, user["id"]), "the person told")
-    (post,) = _channel_posts(tg)
+    (post,) = media_posts(tg)
     return post
 
 
@@ -43,7 +39,7 @@ async def test_a_post_telegram_carried_out_is_never_posted_again_by_itself(
     await _unconfirmed_post(tg, bot, ann, lost)
     await bot.until(lambda: popups(tg) == [EN["post_unknown_popup"]], "the popup, once")
     await composer.alive_asked(composer.alive_checks + 3)  # retry rounds went by
-    assert len(_channel_posts(tg)) == 1 and len(tg.calls_to("sendVideo")) == 1
+    assert len(media_posts(tg)) == 1 and len(tg.calls_to("sendVideo")) == 1
     assert bot.db("SELECT status, channel_message_id FROM posts") == [("unknown", None)]
 
 
@@ -75,7 +71,7 @@ async def test_the_owner_settles_an_unconfirmed_post_by_forwarding_it(
     await bot.until(lambda: tg.calls_to("deleteMessage", message_id=message_id), "deleted")
     # the row goes once Telegram confirmed the delete: after the call, not with it
     await bot.until(lambda: bot.db("SELECT COUNT(*) FROM posts") == [(0,)], "row deleted")
-    assert _channel_posts(tg) == []
+    assert media_posts(tg) == []
 
 
 async def test_an_unconfirmed_post_is_never_reported_as_deleted(
@@ -129,7 +125,7 @@ async def test_a_post_that_fails_fails_alone(
         mp3.unlink()  # an operator's mistake, a disk fault: Rex's post cannot be made
     await bot.until(lambda: EN["post_failed"] in answers(tg, 44), "Rex told")
     tg.bot_is_channel_admin = True
-    await bot.until(lambda: _channel_posts(tg), "Bob's post still goes out")
+    await bot.until(lambda: media_posts(tg), "Bob's post still goes out")
     await composer.alive_asked(composer.alive_checks + 2)
     assert sorted(bot.db("SELECT user_id, status FROM posts")) == [(43, "posted"), (44, "failed")]
     assert answers(tg, 44).count(EN["post_failed"]) == 1
@@ -149,7 +145,7 @@ async def test_a_second_tap_during_a_slow_upload_never_posts_twice(
     tg.tap(ann, result, f"pick:{job_of(result)}:0")  # impatient
     await bot.until(lambda: len(popups(tg)) == 2, "both taps answered")
     assert popups(tg) == [EN["post_unknown_popup"]] * 2
-    assert len(tg.calls_to("sendVideo")) == 1 and len(_channel_posts(tg)) == 1
+    assert len(tg.calls_to("sendVideo")) == 1 and len(media_posts(tg)) == 1
 
 
 async def test_a_send_a_shutdown_interrupted_is_never_sent_again(
@@ -170,7 +166,7 @@ async def test_a_send_a_shutdown_interrupted_is_never_sent_again(
     await bot.until(lambda: upload.arrived, "the retry on its way")
     await bot.stop()  # SIGTERM while the upload is in flight
     upload.release()  # Telegram carried it out
-    await tg.until(lambda: len(_channel_posts(tg)) == 1, 30, "the post in the channel")
+    await tg.until(lambda: len(media_posts(tg)) == 1, 30, "the post in the channel")
 
     sent = len(tg.calls_to("sendVideo"))
     after = FakeComposer()
@@ -178,4 +174,4 @@ async def test_a_send_a_shutdown_interrupted_is_never_sent_again(
     await again.until(lambda: EN["post_unknown"] in answers(tg, 42), "Ann asked at the start")
     await after.alive_asked(after.alive_checks + 2)  # the retry loop went round since
     assert again.db("SELECT status FROM posts") == [("unknown",)]
-    assert len(tg.calls_to("sendVideo")) == sent and len(_channel_posts(tg)) == 1
+    assert len(tg.calls_to("sendVideo")) == sent and len(media_posts(tg)) == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.telegram.texts import CATALOGUE
-from tests.fakes.telegram_server import FakeTelegram
+from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
 from tests.support.paths import ROOT
 
 
@@ -126,6 +126,11 @@ def shown(tg: FakeTelegram, chat_id: int) -> list[str]:
         for m in tg.chat_messages(chat_id)
         if m.get("from", {}).get("is_bot") and "text" in m
     ]
+
+
+def media_posts(tg: FakeTelegram, chat_id: int = CHANNEL_ID) -> list[dict[str, Any]]:
+    """The tracks posted in a chat (the channel unless told): its video and audio messages."""
+    return [m for m in tg.chat_messages(chat_id) if "video" in m or "audio" in m]
 
 
 def popups(tg: FakeTelegram) -> list[str]:

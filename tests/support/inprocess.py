@@ -21,7 +21,7 @@ from bot.settings import Settings
 from immu.logs import OneLineForNetworkTrouble
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import FakeTelegram
-from tests.support.harness import results
+from tests.support.harness import popups, results
 from tests.support.paths import EXAMPLE_PHOTO
 
 PHOTO = EXAMPLE_PHOTO.read_bytes()
@@ -177,3 +177,9 @@ __all__ = [
     "job_of",
     "settings_for",
 ]
+
+
+async def nth_popup(bot: RunningBot, n: int) -> str:
+    """The ``n``-th answer to a button tap (1-based), once it is in."""
+    await bot.until(lambda: len(popups(bot.tg)) >= n, f"popup {n}")
+    return popups(bot.tg)[n - 1]
