@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.fakes.telegram_server import FakeTelegram
 from tests.support.paths import EXAMPLE_PHOTO
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach a model hub
@@ -57,3 +58,11 @@ def fake_openai() -> Iterator[object]:
 @pytest.fixture(scope="session")
 def photo_bytes() -> bytes:
     return EXAMPLE_PHOTO.read_bytes()
+
+
+@pytest.fixture()
+def tg() -> Iterator[FakeTelegram]:
+    """The fake Bot API on loopback, for one test."""
+    server = FakeTelegram().start()
+    yield server
+    server.stop()

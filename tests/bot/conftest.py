@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,6 @@ def _no_machine_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith(("IMMU_", "TELEGRAM_", "OPENAI_")):
             monkeypatch.delenv(key)
-
-
-@pytest.fixture()
-def tg() -> Iterator[FakeTelegram]:
-    server = FakeTelegram().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture()
