@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 CAPTION_LIMIT = MessageLimit.CAPTION_LENGTH  # 1024
 DESCRIBED_CHARS = 300  # the photo's and the music's description, shared by the languages
+# Telegram's answer for a message already deleted; "chat not found" (the bot is no longer
+# in the channel) says nothing of the post, which may well still be there
+_GONE = "message to delete not found"
 _TAG = re.compile(r"</?(?:b|i|a)(?: [^>]*)?>")  # the tags our own templates use
 
 
@@ -92,6 +95,20 @@ class Feed:
         linked to its remix: a caption survives a forward, a keyboard with a callback
         button does not, so a forward of the post still names it. A small ``limit`` and
         ``description_chars`` make the short caption of a share."""
+        return self.composed(job, track, user, limit, post_id, description_chars).text
+
+    def composed(
+        self,
+        job: Job,
+        track: TrackRow,
+        user: User,
+        limit: int = CAPTION_LIMIT,
+        post_id: int | None = None,
+        description_chars: int = 300,
+    ) -> Caption:
+        """``caption``, with what it carries of its owner: the name and the words about
+        the photo can be left out (too long, a name that is only a link), whatever the
+        person's settings say."""
         signature = ""
         if post_id is not None and self.bot_username:
             remix = create_deep_linked_url(self.bot_username, keyboards.remix_payload(post_id))
@@ -113,7 +130,12 @@ class Feed:
         while _visible(langs, parts) > limit and len(parts) > 1:
             parts.pop(1)  # drop the long description before the essentials
         said_parts = [_in_each(text, langs, key, values) for key, values in parts]
-        return "\n\n".join([*said_parts, signature] if signature else said_parts)
+        keys = {key for key, _ in parts}
+        return Caption(
+            text="\n\n".join([*said_parts, signature] if signature else said_parts),
+            named="post_by" in keys,
+            described="post_description" in keys,
+        )
 
     def buttons(self, post_id: int, lang: str = "en") -> InlineKeyboardMarkup | None:
         """Under each post: remix it, or make your own (deep links into the private chat),
@@ -163,7 +185,8 @@ class Feed:
         under the caption and its own buttons.
         """
         room = CAPTION_LIMIT - (len(note.encode("utf-16-le")) // 2 + 2 if note else 0)
-        caption = self.caption(job, track, user, limit=room, post_id=post_id)
+        composed = self.composed(job, track, user, limit=room, post_id=post_id)
+        caption = composed.text
         if note:
             caption += "\n\n" + escape(note, quote=False)
         lang = language_of(user.telegram_language, user.language)
@@ -188,6 +211,8 @@ class Feed:
             mp3=mp3,
             cover=cover,
             video=video,
+            named=composed.named,
+            described=composed.described,
         )
 
     async def send(self, post: Prepared) -> Message:
@@ -221,20 +246,21 @@ class Feed:
         """Take a post down (from the channel, or ``chat``: the operators'); if Telegram will
         not delete it, blank it: a grey picture in place of the track and the photo, no
         name, no buttons. A delete whose answer is lost is asked once more (a message gone
-        is "not found"); a blank with nothing left to edit means the delete went through."""
+        is "message to delete not found"); a blank with nothing left to edit means the
+        delete went through."""
         chat = self.chat if chat is None else chat
         for attempt in (1, 2):
             try:
                 await self.bot.delete_message(chat, message_id)
                 return Removal.DELETED
             except BadRequest as exc:  # a NetworkError too: Telegram answered, so caught first
-                if "not found" in str(exc).lower():  # already gone: that is what we wanted
+                if _GONE in str(exc).lower():  # already gone: that is what we wanted
                     return Removal.DELETED
                 log.info("channel delete refused message=%d reason=%s", message_id, exc)
                 break
             except NetworkError as exc:
                 # the answer may be lost after Telegram deleted it: asking again is safe,
-                # a message already gone is "not found"
+                # a message already gone is "message to delete not found"
                 log.warning(
                     "channel delete unanswered message=%d try=%d reason=%s",
                     message_id,
@@ -276,6 +302,18 @@ class Prepared:
     mp3: bytes
     cover: bytes
     video: bytes | None  # the MP4, when posts are videos
+    named: bool = False  # the caption carries its owner's name
+    described: bool = False  # and the words about the photo and the music
+
+
+@dataclass(frozen=True)
+class Caption:
+    """A post's caption (HTML), and whether it carries its owner's name and the words
+    about the photo: what the pages may show of the post."""
+
+    text: str
+    named: bool
+    described: bool
 
 
 class Removal(StrEnum):
@@ -306,6 +344,31 @@ def _in_each(
         if words not in shown:
             shown.append(words)
     return joiner.join(shown)
+
+
+def carried(caption: str | None) -> tuple[bool, bool]:
+    """What a channel post's caption, as Telegram hands it back (a forward's: plain text,
+    no tags), carries of its owner: (named, described), read by the templates' own
+    lines in each language. The first paragraph is the music's description, never a
+    by-line or the photo's words, whatever a model wrote."""
+    paragraphs = (caption or "").split("\n\n")[1:]
+    return (
+        any(_lines("post_by", "name").fullmatch(p) for p in paragraphs),
+        any(_lines("post_description", "photo", "music").fullmatch(p) for p in paragraphs),
+    )
+
+
+@functools.cache
+def _lines(key: str, *fields: str) -> re.Pattern[str]:
+    """A caption part as ``_in_each`` writes it: the template in one language or more,
+    one after the other; each value any text on its line (``_cut`` joins lines)."""
+    marker = "\x00"
+    shown = []
+    for lang in LANGUAGES:
+        words = _TAG.sub("", plain(lang, key, **dict.fromkeys(fields, marker)))
+        shown.append("[^\n]*".join(re.escape(piece) for piece in words.split(marker)))
+    one = "(?:" + "|".join(shown) + ")"
+    return re.compile(f"{one}(?:\n{one})*")
 
 
 def _visible(langs: list[str], parts: list[tuple[str, dict[str, str]]]) -> int:

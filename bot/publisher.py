@@ -23,7 +23,7 @@ import weakref
 from telegram import Message
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter
 
-from bot.feed import Feed, Prepared
+from bot.feed import Feed, Prepared, carried
 from bot.pseudonym import uid
 from bot.telegram import keyboards
 from bot.telegram.chat import Chat
@@ -88,8 +88,9 @@ class Publisher:
         if await self._refused_for_a_ban(post):  # banned while the video was being made
             return PostStatus.DECLINED
         # what the caption says of its owner, kept with the post: a name or words about the
-        # photo turned on later never reach it on the pages or in shares
-        await self.store.set_post_shown(post.id, named=not user.anonymous, described=user.describe)
+        # photo turned on later, or left out of the caption (too long, a name that is only
+        # a link), never reach it on the pages or in shares
+        await self.store.set_post_shown(post.id, named=prepared.named, described=prepared.described)
         # in flight: a crash or a shutdown during the send leaves the post unconfirmed (and
         # its owner is told at the next start), never pending for a second copy
         await self.store.set_post_status(post.id, PostStatus.UNKNOWN)
@@ -164,8 +165,12 @@ class Publisher:
         self, post: Post, channel_message_id: int, copy: Message | None = None
     ) -> None:
         """An unconfirmed post is in the channel after all (its owner forwarded it): it is
-        a post like any other from now on. ``copy``, the forward, carries its file. Call
-        with the job's lock held."""
+        a post like any other from now on. ``copy``, the forward, carries its file, and its
+        caption says what the message in the channel shows of its owner: the flags of a
+        later try that never went out are not that message's. Without it, neither the
+        name nor the photo's words. Call with the job's lock held."""
+        named, described = carried(copy.caption) if copy is not None else (False, False)
+        await self.store.set_post_shown(post.id, named=named, described=described)
         await self.store.mark_posted(post.id, channel_message_id)
         if copy is not None:
             await self._keep_file(post, copy)

@@ -3,31 +3,51 @@
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import OrderedDict, deque
 
 WINDOW_S = 60.0
-PRUNE_AT = 10_000  # people tracked before the idle ones are dropped
+# people tracked at most: any Telegram user can make a key (an inline query), so memory
+# is bounded whatever comes; past it the one idle longest is forgotten (and could call
+# again at once: a flood that big hides one person's calls anyway)
+MAX_KEYS = 100_000
 
 
 class RateLimit:
-    """At most ``per_minute`` calls in any 60 s, per person; refused calls do not count."""
+    """At most ``per_minute`` calls in any 60 s, per person; refused calls do not count.
 
-    def __init__(self, per_minute: int) -> None:
+    The people are kept in order of their last call: those idle for a whole window come
+    first, and each call drops them from there, so no call scans the others. Past
+    ``max_keys`` the one idle longest goes."""
+
+    def __init__(self, per_minute: int, max_keys: int = MAX_KEYS) -> None:
         self.per_minute = per_minute
-        self._seen: dict[int, deque[float]] = {}
+        self.max_keys = max_keys
+        self._seen: OrderedDict[int, deque[float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        """How many people are tracked now."""
+        return len(self._seen)
 
     def allow(self, key: int, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
+        self._prune(now)
         seen = self._seen.get(key)
         if seen is None:
-            if len(self._seen) >= PRUNE_AT:
-                self._prune(now)
+            while len(self._seen) >= self.max_keys:
+                self._seen.popitem(last=False)  # the one idle longest
             seen = self._seen[key] = deque(maxlen=self.per_minute)
+        self._seen.move_to_end(key)  # refused or not: one still calling is the last dropped
         if len(seen) == self.per_minute and now - seen[0] < WINDOW_S:
-            return False
+            return False  # refused: not counted
         seen.append(now)
         return True
 
     def _prune(self, now: float) -> None:
-        for key in [k for k, seen in self._seen.items() if now - seen[-1] >= WINDOW_S]:
+        """Forget the people at the front whose last counted call is a window old: nothing
+        of theirs counts any more. The first one still counted stops it: no call scans
+        the rest."""
+        while self._seen:
+            key, seen = next(iter(self._seen.items()))
+            if seen and now - seen[-1] < WINDOW_S:
+                return
             del self._seen[key]

@@ -27,8 +27,11 @@ from urllib.parse import parse_qsl
 
 SKEW_S = 60  # a client's clock a little ahead of ours is not an attack
 # Telegram's initData is a few hundred bytes; long names in other scripts, a chat and a
-# photo_url can make it a few KB: more than this is not Telegram's
+# photo_url can make it a few KB: more than this is not Telegram's (the server takes a
+# header field past this, bot.web.server.MAX_FIELD_SIZE, so a longer one is refused here,
+# with its reason in the log)
 MAX_LENGTH = 8192
+MISMATCH = "signature does not match"  # signed with another token, or forged
 _HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
@@ -69,7 +72,7 @@ def verify(init_data: str, bot_token: str, max_age_s: float, now: float | None =
     check = "\n".join(f"{key}={value}" for key, value in sorted(fields.items()))
     expected = hmac.new(secret_key(bot_token), check.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, given):
-        raise Unsigned("signature does not match")
+        raise Unsigned(MISMATCH)
     try:
         auth_date = int(fields["auth_date"])
         user = json.loads(fields["user"])

@@ -39,7 +39,7 @@ from bot.ratelimit import RateLimit
 from bot.settings import Settings
 from bot.telegram.chat import Person
 from bot.telegram.texts import LANGUAGES
-from bot.web.initdata import Unsigned, verify
+from bot.web.initdata import MISMATCH, Unsigned, verify
 from bot.web.server import WebServer
 from storage import StoreError
 
@@ -94,10 +94,18 @@ def webapp_server(settings: Settings, webhook: WebServer) -> WebServer | None:
 
 class Refusals:
     """The log lines of unsigned calls: the first of each reason, then at most one every
-    ``REFUSALS_LOG_S``; the calls in between are counted, and the next line says how many."""
+    ``REFUSALS_LOG_S``; the calls in between are counted, and the next line says how many.
+
+    Signed calls are counted too: when no call was signed since the last line about
+    signatures that do not match (or since the start), every person is likely refused,
+    not a forger, and that line is a WARNING that says so."""
 
     def __init__(self) -> None:
         self._logged: dict[str, tuple[float, int]] = {}  # reason -> (when, held back since)
+        self._signed = 0  # calls signed since the last line about a mismatched signature
+
+    def signed(self) -> None:
+        self._signed += 1
 
     def refused(self, path: str, reason: str, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
@@ -108,6 +116,16 @@ class Refusals:
             return
         self._logged[key] = (now, 0)
         held_back = last[1] if last is not None else 0
+        if key == MISMATCH:
+            signed, self._signed = self._signed, 0
+            if not signed:
+                log.warning(
+                    "mini app call refused path=%s reason=%s suppressed=%d and no call signed "
+                    "since: the Mini App is likely registered with another bot, or the bot "
+                    "token changed (TELEGRAM_BOT_TOKEN); its pages then fail for everyone",
+                    path, reason, held_back,
+                )  # fmt: skip
+                return
         log.info("mini app call refused path=%s reason=%s suppressed=%d", path, reason, held_back)
 
 
@@ -148,6 +166,7 @@ class MiniApp:
             except Unsigned as exc:
                 self.refusals.refused(request.path, str(exc))
                 return _json({"error": "unauthorized"}, 401, {"WWW-Authenticate": "tma"})
+            self.refusals.signed()
             if not self.rate.allow(signed.user_id):
                 return _json({"error": "too_many_requests"}, 429, {"Retry-After": "60"})
             who = Person(

@@ -17,6 +17,10 @@ log = logging.getLogger(__name__)
 # on unread data sends a reset, and a client still sending would see that reset
 # instead of the answer (RFC 9112, 9.6). aiohttp's own 10 s is more than a refusal needs.
 LINGER_S = 2.0
+# The longest header field taken. aiohttp's own 8190 bytes would answer a longer one
+# with a bare 400 before any route saw it; a route that checks a header (the Mini App's
+# initData, up to 8192 characters) must get it to refuse it with a reason in the log.
+MAX_FIELD_SIZE = 16_384
 
 
 class WebServer:
@@ -39,7 +43,12 @@ class WebServer:
         return self._runner is not None
 
     async def start(self) -> None:
-        runner = web.AppRunner(self._app, access_log=None, lingering_time=LINGER_S)
+        runner = web.AppRunner(
+            self._app,
+            access_log=None,
+            lingering_time=LINGER_S,
+            max_field_size=MAX_FIELD_SIZE,
+        )
         await runner.setup()
         try:
             await web.TCPSite(runner, self.host, self.port).start()

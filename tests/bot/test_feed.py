@@ -91,6 +91,32 @@ async def test_markup_and_huge_text_from_models_and_names_post_fine(
     assert [m for m in tg.chat_messages(CHANNEL_ID) if "video" in m]
 
 
+async def test_a_post_records_the_name_and_photo_words_its_caption_carried(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    """The pages show what the channel post showed, not what the person's settings said:
+    a caption too long drops the words about the photo, a name that is only a link is
+    no name."""
+    composer = FakeComposer(
+        description="é" * 300, genres=("g" * 60,) * 3, mood="m" * 60, captions=("s" * 400,) * 3
+    )  # in both languages, the photo's and the music's words do not fit beside the rest
+    bot = await start_bot(composer, channel_lang="both")
+    ann, bob = tg.user(42, "Ann"), tg.user(43, "t.me/bobspam @bob")
+    tg.send_text(ann, "/anonymous")
+    tg.send_text(bob, "/anonymous")
+    await bot.until(lambda: EN["anonymous_off"] in answers(tg, 42), "Ann's name shown")
+    await bot.until(lambda: EN["anonymous_off"] in answers(tg, 43), "Bob's name shown")
+    long = await _post(bot, ann)
+    assert "Photo: " not in long["caption"] and "by Ann" in caption_words(long["caption"])
+    assert bot.db("SELECT named, described FROM posts WHERE user_id = 42") == [(1, 0)]
+
+    composer.description, composer.genres = "calm", ("jazz",) * 3
+    composer.mood, composer.captions = "serene", ("a sea",) * 3
+    linked = await _post(bot, bob)
+    assert "Photo: a sea" in linked["caption"] and "by " not in linked["caption"]
+    assert bot.db("SELECT named, described FROM posts WHERE user_id = 43") == [(0, 1)]
+
+
 async def test_a_description_that_escapes_past_the_caption_limit_still_posts(
     tg: FakeTelegram, start_bot: StartBot
 ) -> None:

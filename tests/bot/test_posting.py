@@ -387,3 +387,20 @@ async def test_a_post_gone_when_the_blank_is_tried_counts_as_deleted(
     assert len(tg.calls_to("editMessageMedia", message_id=post["message_id"])) == 1
     assert media_posts(tg) == [] and tg.chat_messages(CHANNEL_ID) == []
     assert bot.db("SELECT COUNT(*) FROM posts") == [(0,)]
+
+
+async def test_a_channel_the_bot_was_removed_from_is_never_a_delete(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    """Telegram's "chat not found" says the bot is out of the channel, not that the post
+    is gone."""
+    composer = FakeComposer()
+    bot = await start_bot(composer)
+    ann = tg.user(42, "Ann")
+    result = await _posted(bot, ann, 1)
+    tg.fail("deleteMessage", 400, "Bad Request: chat not found")
+    tg.fail("editMessageMedia", 400, "Bad Request: chat not found")
+    tg.tap(ann, result, "del:1")
+    assert (await _popups(bot, 2))[1] == EN["delete_failed"]
+    assert len(media_posts(tg)) == 1
+    assert bot.db("SELECT status FROM posts") == [("posted",)]  # still listed under /delete

@@ -175,3 +175,29 @@ async def test_a_send_a_shutdown_interrupted_is_never_sent_again(
     await after.alive_asked(after.alive_checks + 2)  # the retry loop went round since
     assert again.db("SELECT status FROM posts") == [("unknown",)]
     assert len(tg.calls_to("sendVideo")) == sent and len(media_posts(tg)) == 1
+
+
+async def test_a_forward_settles_a_post_with_what_its_caption_showed(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    """The message in the channel is the first send's: a later try that never went out,
+    with the name turned on since, says nothing of what that message shows."""
+    bot = await start_bot()
+    ann = tg.user(42, "Ann")
+    result = await bot.deliver(ann)
+    tg.lose_answer("sendVideo")  # anonymous, as by default: posted, the answer lost
+    tg.tap(ann, result, f"pick:{job_of(result)}:0")
+    await bot.until(lambda: EN["post_unknown"] in answers(tg, 42), "the person told")
+    (channel_post,) = media_posts(tg)
+    tg.send_text(ann, "/anonymous")
+    await bot.until(lambda: EN["anonymous_off"] in answers(tg, 42), "name shown")
+    tg.fail("sendVideo", 400, "Bad Request: wrong file identifier")  # refused: not posted
+    tg.tap(ann, result, f"pick:{job_of(result)}:0")  # "it is not in the channel"
+    await bot.until(lambda: EN["post_failed"] in popups(tg), "the try refused")
+    assert len(media_posts(tg)) == 1
+    assert bot.db("SELECT status, named FROM posts") == [("failed", 1)]  # the try's caption
+
+    tg.forward(ann, channel_post)  # it was in the channel all along, without her name
+    await bot.until(lambda: EN["forward_settled"] in answers(tg, 42), "settled")
+    assert "by Ann" not in channel_post["caption"] and "Photo: " in channel_post["caption"]
+    assert bot.db("SELECT status, named, described FROM posts") == [("posted", 0, 1)]

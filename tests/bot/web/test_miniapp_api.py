@@ -26,6 +26,7 @@ from bot.app import StartupError, serve
 from bot.gallery import HANDLE_CHARS, PROFILE
 from bot.pseudonym import Pseudonyms
 from bot.telegram.texts import CATALOGUE
+from bot.web.initdata import MAX_LENGTH
 from storage import Store
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
@@ -874,3 +875,15 @@ async def _posted(bot: RunningBot, user: dict[str, Any], track: int = 0) -> int:
     sql = "SELECT id FROM posts WHERE job_id = ? AND status = 'posted'"
     ((post_id,),) = await bot.until(lambda: bot.db(sql, job), f"job {job} posted")
     return int(post_id)
+
+
+async def test_init_data_too_long_is_401_with_its_reason_never_a_bare_400(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    assert "initData too long" in await _refused(world, "a" * 9000, caplog)
+    # one as long as the check takes reaches it, past aiohttp's own 8190-byte header
+    name = "A" * 7000
+    name += "A" * (MAX_LENGTH - len(world.init(327, name)))
+    status, body = await world.call("me", init=world.init(327, name))
+    assert len(world.init(327, name)) == MAX_LENGTH and status == 200, body
