@@ -6,6 +6,7 @@ Also the operators' ``/stats``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from bot.feed import Feed
@@ -33,6 +34,9 @@ class Account:
         self.chat = chat
         self.jobs = jobs
         self.started = time.monotonic()
+        # told ``(user_id, shown)`` whenever a person's name goes on or off (the pages'
+        # handles of the people who show it)
+        self.names_told: list[Callable[[int, bool], None]] = []
 
     async def welcome(self, who: Person) -> Answer:
         lang = await self.chat.meet(who)
@@ -86,6 +90,8 @@ class Account:
     async def toggle_anonymous(self, who: Person) -> Answer:
         lang = await self.chat.meet(who)
         hidden = await self.store.toggle_anonymous(who.id)
+        for told in self.names_told:
+            told(who.id, not hidden)
         return Answer(text(lang, "anonymous_on" if hidden else "anonymous_off"))
 
     async def toggle_describe(self, who: Person) -> Answer:

@@ -57,7 +57,6 @@ REMIXES = 30  # remixes listed on a profile or a track's page
 MEDIA = "media"  # the tokens' purpose (bot.pseudonym: Pseudonyms.token)
 PROFILE = "profile"  # the handles' purpose
 HANDLE_CHARS = 16  # 64 bits: a profile's address, never guessed from a Telegram id
-HANDLES_KEPT = 4096  # handles already matched to their person, before the memory starts over
 MediaKind = Literal["audio", "cover"]
 _TOKEN = re.compile(r"([0-9]{1,12})-([0-9a-f]{32})")
 _HANDLE = re.compile(f"[0-9a-f]{{{HANDLE_CHARS}}}")
@@ -94,12 +93,18 @@ class Gallery:
         self.chat = chat
         self.account = account
         self.posting = posting
-        self._filters: tuple[float, dict[str, list[str]]] | None = None  # (when, the lists)
+        self._filters: tuple[float, dict[str, list[str]]] | None = None  # (when made, the lists)
+        self._filters_lock = asyncio.Lock()  # one making of the lists at a time
         self.pseudonyms = pseudonyms
         self.public = PublicText(settings)
         self.base = settings.webapp_url.rstrip("/")
         self._settings_lock = asyncio.Lock()  # settings are set through toggles
-        self._handles: dict[str, int] = {}  # handle -> Telegram id, as matched before
+        # handle -> Telegram id of everyone who shows their name: read from the store once,
+        # when first needed, then kept by what ``account`` tells of names going on and off
+        self._named: dict[str, int] | None = None
+        self._named_lock = asyncio.Lock()
+        self._named_meanwhile: list[tuple[int, bool]] | None = None  # told while reading
+        account.names_told.append(self._name_told)
 
     # --- what the pages ask ---
 
@@ -151,7 +156,10 @@ class Gallery:
         user = await self.store.get_user(user_id)
         if not own:
             await self._not_banned(who)
-            if user is None or user.anonymous or await self.store.is_banned(user_id):
+            if user is None or user.anonymous:  # forgotten, or no longer shows the name
+                self._name_told(user_id, False)
+                raise NotShown
+            if await self.store.is_banned(user_id):
                 raise NotShown
         named = not own  # others see only the posts that carry the name
         others = not (own and await self.store.is_banned(who.id))
@@ -240,21 +248,47 @@ class Gallery:
 
     async def _person(self, who: Person, handle: str) -> int:
         """The Telegram id a handle stands for: the asking person's own, or someone who
-        shows their name (no one else's profile is there to open); else ``NotShown``."""
+        shows their name (no one else's profile is there to open); else ``NotShown``.
+        Someone else's is as the handles were last told: the caller checks the store."""
         if not _HANDLE.fullmatch(handle):
             raise NotShown
         if hmac.compare_digest(handle, self.handle(who.id)):
             return who.id
-        known = self._handles.get(handle)
-        if known is not None:
-            return known
-        for user_id in await self.store.people_showing_names():
-            if hmac.compare_digest(handle, self.handle(user_id)):
-                if len(self._handles) >= HANDLES_KEPT:
-                    self._handles.clear()
-                self._handles[handle] = user_id  # a handle names one person for good
-                return user_id
-        raise NotShown
+        user_id = (await self._named_handles()).get(handle)
+        if user_id is None:
+            raise NotShown
+        return user_id
+
+    async def _named_handles(self) -> dict[str, int]:
+        """The handles of everyone who shows their name: one read of the store, the first
+        time; after that, kept by ``_name_told``."""
+        if self._named is not None:
+            return self._named
+        async with self._named_lock:
+            if self._named is None:
+                self._named_meanwhile = []
+                try:
+                    ids = await self.store.people_showing_names()
+                    named = await asyncio.to_thread(lambda: {self.handle(i): i for i in ids})
+                    for user_id, shown in self._named_meanwhile:  # told while it was read
+                        self._keep(named, user_id, shown)
+                finally:
+                    self._named_meanwhile = None
+                self._named = named
+        return self._named
+
+    def _name_told(self, user_id: int, shown: bool) -> None:
+        """A person's name went on (``shown``) or off, or they are gone (off)."""
+        if self._named_meanwhile is not None:
+            self._named_meanwhile.append((user_id, shown))
+        if self._named is not None:
+            self._keep(self._named, user_id, shown)
+
+    def _keep(self, named: dict[str, int], user_id: int, shown: bool) -> None:
+        if shown:
+            named[self.handle(user_id)] = user_id
+        else:
+            named.pop(self.handle(user_id), None)
 
     # --- media ---
 
@@ -325,15 +359,19 @@ class Gallery:
         return [v for v in values if self.public.word(v) == v and len(v) <= WORD_CHARS][:FILTERS]
 
     async def _filter_lists(self) -> dict[str, list[str]]:
-        """The moods and genres offered as filters, made again at most every ``FILTERS_S``."""
-        now = asyncio.get_running_loop().time()
-        if self._filters is None or now - self._filters[0] >= FILTERS_S:
-            lists = {
-                "moods": self._offered(await self.store.common_moods(FILTERS * 2)),
-                "genres": self._offered(await self.store.common_genres(FILTERS * 2)),
-            }
-            self._filters = (now, lists)
-        return self._filters[1]
+        """The moods and genres offered as filters, made again at most every ``FILTERS_S``;
+        one making at a time: who asks meanwhile gets what it makes."""
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        async with self._filters_lock:
+            made = self._filters
+            if made is None or (made[0] < asked and loop.time() - made[0] >= FILTERS_S):
+                lists = {
+                    "moods": self._offered(await self.store.common_moods(FILTERS * 2)),
+                    "genres": self._offered(await self.store.common_genres(FILTERS * 2)),
+                }
+                self._filters = made = (loop.time(), lists)
+        return made[1]
 
     def _deep_link(self, payload: str) -> str:
         """A link into the private chat (``/start <payload>``); "" before getMe answered."""

@@ -13,17 +13,27 @@ copy alike:
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import astuple, dataclass
 
 from bot.settings import Settings
-from pipeline.model_text import DEFAULT_BLOCKED_WORDS, blocked_in, unlinked
+from pipeline.model_text import (
+    DEFAULT_BLOCKED_WORDS,
+    any_blocked,
+    blocked_in,
+    blocked_pattern,
+    unlinked,
+)
 from storage import Job, TrackRow
 
 log = logging.getLogger(__name__)
 
 NEUTRAL_TITLE = "IMMU"
 TITLE_CHARS = 64
+# posts whose verdict ``withholds`` remembers: the store asks it of every public post for
+# each filter list it makes, and the blocked words never change while the bot runs
+VERDICTS_KEPT = 8192
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,8 @@ class PublicText:
     def __init__(self, settings: Settings) -> None:
         on = settings.moderation != "off"
         self.blocked = (*DEFAULT_BLOCKED_WORDS, *settings.blocked_words) if on else ()
+        self._pattern = blocked_pattern(self.blocked)  # all of them, one search
+        self._verdicts = functools.lru_cache(maxsize=VERDICTS_KEPT)(self._withholds)
 
     def of(self, job: Job, track: TrackRow) -> Said | None:
         """The post's model-written values without links; None if one holds a blocked word
@@ -59,15 +71,15 @@ class PublicText:
 
     def withholds(self, description: str, genre: str, mood: str, photo: str, music: str) -> bool:
         """True if a post with these model-written values goes out with none of them (as
-        ``of`` says None): the store's test of posts whose words no filter may show."""
-        said = Said(*(unlinked(value) for value in (description, genre, mood, photo, music)))
-        return bool(self._blocked(said))
+        ``of`` says None): the store's test of posts whose words no filter may show, asked
+        of every public post, so each post's answer is remembered."""
+        return self._verdicts(description, genre, mood, photo, music)
 
     def word(self, value: str) -> str:
         """One model-written value on its own (a mood or a genre offered as a filter):
         without links, or "" where it holds a blocked word."""
         shown = unlinked(value)
-        return "" if self.blocked and blocked_in(shown, self.blocked) else shown
+        return "" if self._holds_blocked(shown) else shown
 
     def _said(self, job: Job, track: TrackRow) -> Said:
         brief = job.brief
@@ -79,5 +91,16 @@ class PublicText:
             music=unlinked(track.prompt),
         )
 
+    def _withholds(self, description: str, genre: str, mood: str, photo: str, music: str) -> bool:
+        said = Said(*(unlinked(value) for value in (description, genre, mood, photo, music)))
+        return self._holds_blocked("\n".join(astuple(said)))
+
+    def _holds_blocked(self, text: str) -> bool:
+        """Whether ``blocked_in(text, self.blocked)`` finds a word, in one search."""
+        return any_blocked(text, self._pattern)
+
     def _blocked(self, said: Said) -> list[str]:
-        return blocked_in("\n".join(astuple(said)), self.blocked) if self.blocked else []
+        """The blocked words the post's values hold, by name (for the log): the one search
+        first, as most posts hold none."""
+        text = "\n".join(astuple(said))
+        return blocked_in(text, self.blocked) if self._holds_blocked(text) else []

@@ -169,10 +169,23 @@ class Store:
         """What the channel withholds of a post's model text: ``withheld(description,
         genre, mood, photo, music)`` is true for text it never shows (a blocked word). Such
         a post matches no mood or genre filter, and its words are never offered as one.
-        Until told, nothing is withheld."""
+        Until told, nothing is withheld. Where ``withheld`` fails, the post is withheld
+        (the safe side) and the read goes on; one line is logged until it answers again."""
+        failing = False
 
         def check(*values: object) -> int:
-            return int(withheld(*(str(v) if v is not None else "" for v in values)))
+            nonlocal failing
+            try:
+                verdict = int(withheld(*(str(v) if v is not None else "" for v in values)))
+            except Exception as exc:  # an exception here would end the whole read
+                if not failing:
+                    log.warning(
+                        "withheld check failed, post withheld: %s: %s", type(exc).__name__, exc
+                    )
+                failing = True
+                return 1
+            failing = False
+            return verdict
 
         async with self._lock, self._errors("read"):
             await self._db.create_function("immu_withheld", 5, check, deterministic=True)
@@ -653,12 +666,9 @@ class Store:
         return await self._public(where, [user_id], "p.id DESC", limit)
 
     async def people_showing_names(self) -> list[int]:
-        """Who shows their name (``anonymous`` off) and is not banned: the people whose
-        profile others may open."""
-        rows = await self._all(
-            """SELECT u.id FROM users u WHERE u.anonymous = 0
-               AND NOT EXISTS (SELECT 1 FROM bans b WHERE b.user_id = u.id)"""
-        )
+        """Who shows their name (``anonymous`` off), banned or not: the people whose profile
+        others may open while they are not banned (``is_banned``, asked when one is)."""
+        rows = await self._all("SELECT u.id FROM users u WHERE u.anonymous = 0")
         return [int(row["id"]) for row in rows]
 
     async def public_likes_of(self, user_id: int, named_only: bool = False) -> int:

@@ -8,9 +8,19 @@ from typing import Any
 
 import pytest
 
+import bot.public_text
 from bot.pseudonym import uid
+from bot.public_text import PublicText
+from bot.settings import Settings
 from bot.telegram.texts import CATALOGUE
 from pipeline import Stage
+from pipeline.model_text import (
+    DEFAULT_BLOCKED_WORDS,
+    any_blocked,
+    blocked_in,
+    blocked_pattern,
+    unlinked,
+)
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import FakeTelegram
 from tests.support.harness import answers, caption_words, media_posts, popups, replies
@@ -412,3 +422,34 @@ async def test_only_admins_ban_and_bad_arguments_get_the_usage(
     await bot.until(lambda: len(answers(tg, ADMIN)) == 5, "usage answers")
     assert set(answers(tg, ADMIN)) == {EN["ban_usage"]}
     assert bot.db("SELECT COUNT(*) FROM bans") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a calm harbour", "PORN", "ｐｏｒｎ", "pornography", "porno night", "a sexy tune",
+        "essex folk", "sex_tape", "sex-tape", "x sex9", "café casino", "bet on crypto-coins",
+        "포르노를", "카 지노", "free  money!", "freemoney", "", "nazi\nhitler", "a\u00a0nude",
+        "ｎｓｆｗ", "rock'n'roll", "xxxl",
+    ],
+)  # fmt: skip
+def test_the_one_pattern_finds_a_blocked_word_exactly_where_blocked_in_does(text: str) -> None:
+    words = (*DEFAULT_BLOCKED_WORDS, "free money", "rock'n'roll", " ", "Ｃａｆé")
+    assert any_blocked(text, blocked_pattern(words)) == bool(blocked_in(text, words))
+    assert any_blocked(text, blocked_pattern(())) is False
+
+
+def test_withholds_reads_each_posts_words_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+
+    def counted(value: str) -> str:
+        seen.append(value)
+        return unlinked(value)
+
+    monkeypatch.setattr(bot.public_text, "unlinked", counted)
+    public = PublicText(Settings(bot_token="1:x", channel="@c", moderation="auto", _env_file=None))
+    post = ("waves at night", "ambient", "calm", "a harbour", "ambient, calm mood")
+    blocked = ("a casino at night", "jazz", "calm", "a harbour", "jazz, calm mood")
+    for _ in range(3):
+        assert public.withholds(*post) is False and public.withholds(*blocked) is True
+    assert len(seen) == 10  # five values of each post, read the first time only

@@ -437,3 +437,24 @@ async def test_a_version_7_stores_posts_carry_neither_a_name_nor_photo_words(
     with contextlib.closing(sqlite3.connect(tmp_path / "v7.db")) as db:
         plan = db.execute("EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE remix_post_id = 1")
         assert "jobs_by_remix" in str(plan.fetchall())  # a post's remixes, found by index
+
+
+async def test_a_withheld_check_that_fails_withholds_the_post_and_the_read_goes_on(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    for user_id in (1, 2):
+        post = await store.claim_post(await _job_with_tracks(store, user_id), 0, user_id)
+        await store.mark_posted(post.id, 70 + user_id)
+    asked: list[str] = []
+
+    def withheld(description: str, genre: str, mood: str, photo: str, music: str) -> bool:
+        asked.append(genre)
+        raise RuntimeError("no verdict")
+
+    await store.withhold(withheld)
+    assert await store.common_moods(5) == [] and await store.common_genres(5) == []
+    assert await store.public_posts(5, mood="calm") == []
+    assert len(await store.public_posts(5)) == 2  # unfiltered, the posts are there
+    assert len(asked) >= 6  # every post, every read
+    failures = [r for r in caplog.records if "withheld check failed" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info is None  # one line, no traceback

@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -23,14 +24,15 @@ from yarl import URL
 import bot.gallery
 import bot.web.miniapp
 from bot.app import StartupError, serve
-from bot.gallery import HANDLE_CHARS, PROFILE
+from bot.gallery import HANDLE_CHARS, PROFILE, Gallery
 from bot.pseudonym import Pseudonyms
+from bot.public_text import PublicText
 from bot.telegram.texts import CATALOGUE
 from bot.web.initdata import MAX_LENGTH
 from storage import Store
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram
-from tests.support.harness import keyboard_message
+from tests.support.harness import answers, keyboard_message
 from tests.support.inprocess import PHOTO, RunningBot, StartBot, job_of, settings_for
 from tests.support.webapp import sign_init_data
 
@@ -311,6 +313,85 @@ async def test_the_filter_lists_come_with_the_first_page_and_are_kept_a_minute(
     monkeypatch.setattr(bot.gallery, "FILTERS_S", 0.0)  # the minute is over
     _, fresh = await world.call("feed?limit=2", viewer)
     assert "Drowsy" in fresh["moods"] and "polka" in fresh["genres"] and len(scans) == 4
+
+
+async def test_pages_asking_for_the_filter_lists_at_once_share_one_making(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scans: list[str] = []
+    asking, both_asked = 0, asyncio.Event()
+    lists, moods, genres = Gallery._filter_lists, Store.common_moods, Store.common_genres
+
+    async def asked(self: Gallery) -> dict[str, list[str]]:
+        nonlocal asking
+        asking += 1
+        if asking == 2:
+            both_asked.set()
+        return await lists(self)
+
+    async def moods_scanned(self: Store, limit: int) -> list[str]:
+        scans.append("moods")
+        await asyncio.wait_for(both_asked.wait(), 30)  # the second page asks meanwhile
+        return await moods(self, limit)
+
+    async def genres_scanned(self: Store, limit: int) -> list[str]:
+        scans.append("genres")
+        return await genres(self, limit)
+
+    monkeypatch.setattr(Gallery, "_filter_lists", asked)
+    monkeypatch.setattr(Store, "common_moods", moods_scanned)
+    monkeypatch.setattr(Store, "common_genres", genres_scanned)
+    monkeypatch.setattr(bot.gallery, "FILTERS_S", 0.0)  # old at once: only sharing saves a scan
+    (one, first), (two, second) = await asyncio.gather(
+        world.call("feed?limit=2", 344), world.call("feed?limit=2", 345)
+    )
+    assert one == two == 200 and "Stormy" in first["moods"]
+    assert (first["moods"], first["genres"]) == (second["moods"], second["genres"])
+    assert scans == ["moods", "genres"]  # one making, for both
+
+
+async def test_a_profile_handle_is_looked_up_without_reading_everyone_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    viewer, reads = 346, []
+    people = Store.people_showing_names
+
+    async def counted(self: Store) -> list[int]:
+        reads.append(1)
+        return await people(self)
+
+    monkeypatch.setattr(Store, "people_showing_names", counted)
+    assert (await world.call(f"profile/{world.handle(world.ann['id'])}", viewer))[0] == 200
+    assert len(reads) <= 1  # read once, when a page first needs it
+    reads.clear()
+    for _ in range(5):  # handles no one has
+        assert (await world.call(f"profile/{secrets.token_hex(8)}", viewer))[0] == 404
+
+    kim = world.tg.user(347, "Kim")
+    profile = f"profile/{world.handle(347)}"
+    await world.post(kim)
+    assert (await world.call(profile, viewer))[0] == 404  # anonymous
+    await world.show_name(kim)  # on, through the pages' settings
+    assert (await world.call(profile, viewer))[0] == 200
+
+    async def toggled(said: str) -> None:  # through the chat's /anonymous
+        world.tg.send_text(kim, "/anonymous")
+        told = answers(world.tg, 347).count(said) + 1
+        await world.bot.until(lambda: answers(world.tg, 347).count(said) == told, said)
+
+    await toggled(EN["anonymous_on"])
+    assert (await world.call(profile, viewer))[0] == 404
+    await toggled(EN["anonymous_off"])
+    assert (await world.call(profile, viewer))[0] == 200
+
+    world.tg.send_text(kim, "/forget")
+    confirm = await world.bot.until(lambda: keyboard_message(world.tg, 347, "forget"), "confirm")
+    world.tg.tap(kim, confirm, "forget:347")
+    await world.bot.until(
+        lambda: world.bot.db("SELECT id FROM users WHERE id = 347") == [], "Kim forgotten"
+    )
+    assert (await world.call(profile, viewer))[0] == 404
+    assert reads == []  # every answer from the handles in memory
 
 
 async def test_the_weeks_top_lists_the_liked_posts_most_liked_first(world: World) -> None:
@@ -865,6 +946,44 @@ async def test_withheld_model_text_matches_no_filter_and_is_never_offered_as_one
         for query in ("?mood=velvet", "?genre=velvet%20jazz", "?genre=velvet%20jazz&mood=velvet"):
             assert (await feed(query))["posts"] == [], query
         assert [p["id"] for p in (await feed("?mood=serene"))["posts"]] == [shown]
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_a_withheld_check_that_fails_withholds_the_post_and_the_feed_still_answers(
+    tg: FakeTelegram,
+    start_bot: StartBot,
+    tiny_models: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    checked = PublicText._withholds
+
+    def failing(self: PublicText, description: str, *values: str) -> bool:
+        if "harbour" in description:
+            raise ValueError("no verdict")
+        return checked(self, description, *values)
+
+    monkeypatch.setattr(PublicText, "_withholds", failing)  # as the bot makes its PublicText
+    port = _free_port()
+    composer = FakeComposer(description="boats in a harbour", mood="Velvet")
+    bot = await start_bot(
+        composer, moderation="auto", safety_model=tiny_models["IMMU_SAFETY_MODEL"],
+        safety_threshold=1.0, post_format="audio", webapp_url=WEBAPP_URL, webapp_port=port,
+    )  # fmt: skip
+    unchecked = await _posted(bot, tg.user(42, "Ann"))
+    composer.description, composer.mood = "soft rain on a window", "Serene"
+    shown = await _posted(bot, tg.user(43, "Bob"))
+    await bot.until(lambda: _listening(port), "the mini app listening")
+
+    async with aiohttp.ClientSession() as http:
+        init = sign_init_data(tg.token, 50, "Viewer")
+        url = f"http://127.0.0.1:{port}/app/api/feed"
+        async with http.get(url, headers={"Authorization": f"tma {init}"}) as answer:
+            assert answer.status == 200
+            first = await answer.json()
+    assert [p["id"] for p in first["posts"]] == [shown, unchecked]
+    assert "Serene" in first["moods"] and "Velvet" not in first["moods"]
+    assert [r for r in caplog.records if "withheld check failed" in r.getMessage()]
 
 
 async def _posted(bot: RunningBot, user: dict[str, Any], track: int = 0) -> int:
