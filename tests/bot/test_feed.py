@@ -10,7 +10,7 @@ from pipeline import Stage
 from storage import Store
 from tests.fakes.composer import FakeComposer
 from tests.fakes.telegram_server import CHANNEL_ID, FakeTelegram, _shown_length
-from tests.support.harness import answers, caption_words, keyboard_message
+from tests.support.harness import answers, caption_words, keyboard_message, media_posts
 from tests.support.inprocess import CHANNEL, PHOTO, RunningBot, StartBot, buttons, job_of
 
 EN, KO = CATALOGUE["en"], CATALOGUE["ko"]
@@ -20,12 +20,15 @@ async def _post(bot: RunningBot, user: dict[str, Any], track: int = 0) -> dict[s
     """Deliver a photo, pick ``track``: the channel post's parameters as the bot sent them."""
     tg = bot.tg
     before = len(tg.calls_to("sendVideo")) + len(tg.calls_to("sendAudio", chat_id=CHANNEL))
+    shown = len(media_posts(tg))
     result = await bot.deliver(user)
     tg.tap(user, result, f"pick:{job_of(result)}:{track}")
     posts = await bot.until(
         lambda: (tg.calls_to("sendVideo") + tg.calls_to("sendAudio", chat_id=CHANNEL))[before:],
         "the channel post",
     )
+    # a call is recorded as it arrives, its message once the upload is read: wait for both
+    await bot.until(lambda: len(media_posts(tg)) > shown, "the post in the channel")
     return dict(posts[0].params) | {"files": posts[0].files}
 
 
