@@ -100,7 +100,11 @@ async def bot(
             if key.startswith(("IMMU_", "TELEGRAM_", "OPENAI_")):
                 env.delenv(key)
         data_dir = tmp_path_factory.mktemp("browser") / "data"
-        settings = settings_for(tg, data_dir, webapp_url=WEBAPP_URL, webapp_port=port)
+        # one person opens many pages in a few seconds here: the rate limit has tests of
+        # its own (tests/bot/web), and must not turn a page's call into a 429 on a fast run
+        settings = settings_for(
+            tg, data_dir, webapp_url=WEBAPP_URL, webapp_port=port, webapp_rate=100_000
+        )
         running = RunningBot(tg, settings, FakeComposer())
         await running.start()
         try:
