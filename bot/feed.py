@@ -89,25 +89,15 @@ class Feed:
         limit: int = CAPTION_LIMIT,
         post_id: int | None = None,
         description_chars: int = 300,
-    ) -> str:
+    ) -> Caption:
         """HTML caption: description, genre and mood; the name only if the person opted in.
         In the channel's language(s), the poster's first. It ends with the post's number,
         linked to its remix: a caption survives a forward, a keyboard with a callback
         button does not, so a forward of the post still names it. A small ``limit`` and
-        ``description_chars`` make the short caption of a share."""
-        return self.composed(job, track, user, limit, post_id, description_chars).text
+        ``description_chars`` make the short caption of a share.
 
-    def composed(
-        self,
-        job: Job,
-        track: TrackRow,
-        user: User,
-        limit: int = CAPTION_LIMIT,
-        post_id: int | None = None,
-        description_chars: int = 300,
-    ) -> Caption:
-        """``caption``, with what it carries of its owner: the name and the words about
-        the photo can be left out (too long, a name that is only a link), whatever the
+        With the text, what it carries of its owner: the name and the words about the
+        photo can be left out (too long, a name that is only a link), whatever the
         person's settings say."""
         signature = ""
         if post_id is not None and self.bot_username:
@@ -185,7 +175,7 @@ class Feed:
         under the caption and its own buttons.
         """
         room = CAPTION_LIMIT - (len(note.encode("utf-16-le")) // 2 + 2 if note else 0)
-        composed = self.composed(job, track, user, limit=room, post_id=post_id)
+        composed = self.caption(job, track, user, limit=room, post_id=post_id)
         caption = composed.text
         if note:
             caption += "\n\n" + escape(note, quote=False)

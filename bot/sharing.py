@@ -116,7 +116,7 @@ class Sharing:
         caption = self.feed.caption(
             job, track, short, limit=CAPTION_CHARS, post_id=post.id,
             description_chars=DESCRIPTION_CHARS,
-        )  # fmt: skip
+        ).text  # fmt: skip
         markup = None
         if self.feed.bot_username:
             make = create_deep_linked_url(self.feed.bot_username, keyboards.MAKE_PAYLOAD)
