@@ -229,7 +229,7 @@ async def _start(
     if not app.bot.supports_inline_queries:  # Telegram sends no inline queries then
         log.info("inline sharing off: turn inline mode on with @BotFather's /setinline")
     assert app.post_init is not None
-    await app.post_init(app)  # PTB runs it only from run_polling/run_webhook: the menus
+    await app.post_init(app)  # PTB runs it only from its own polling and webhook runners
     bot = app.bot
     chat = Chat(bot, store)
     feed = Feed(settings, bot, files)

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 
 def sign_init_data(
     token: str,
-    user_id: int,
+    user_id: int | None,
     first_name: str = "Ann",
     *,
     language_code: str = "en",
@@ -26,13 +26,15 @@ def sign_init_data(
     auth_date: int | None = None,
     tamper: dict[str, str] | None = None,
 ) -> str:
-    """The ``initData`` query string a Telegram client passes for this person."""
-    user = {"id": user_id, "first_name": first_name, "language_code": language_code}
+    """The ``initData`` query string a Telegram client passes for this person; with no
+    ``user_id``, signed data that names nobody."""
     fields = {
         "query_id": "AAHdF6IQAAAAAN0XohDhrOrc",
-        "user": json.dumps(user, separators=(",", ":"), ensure_ascii=False),
         "auth_date": str(int(time.time()) if auth_date is None else auth_date),
     }
+    if user_id is not None:
+        user = {"id": user_id, "first_name": first_name, "language_code": language_code}
+        fields["user"] = json.dumps(user, separators=(",", ":"), ensure_ascii=False)
     if start_param is not None:
         fields["start_param"] = start_param
     lines = [f"{key}={fields[key]}" for key in sorted(fields)]
